@@ -1,0 +1,116 @@
+"""``RemoteControlledAgent``: the REP end of the channel, serving one ``SceneEnv`` (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any, Callable
+
+import zmq
+
+from . import wire
+from .env import SceneEnv
+
+# How often an idle agent checks that the host is still alive.
+PARENT_CHECK_MS = 250
+
+
+class RemoteControlledAgent:
+    """Binds ``endpoint`` and answers hello, reset, step and close requests for one env."""
+
+    def __init__(self, endpoint: str, parent_pid: int) -> None:
+        self.parent_pid = parent_pid
+        self.context = zmq.Context(io_threads=1)
+        self.socket = self.context.socket(zmq.REP)
+        self.socket.setsockopt(zmq.LINGER, 1000)
+        self.socket.setsockopt(zmq.RCVTIMEO, PARENT_CHECK_MS)
+        self.socket.bind(endpoint)
+
+    def host_alive(self) -> bool:
+        return os.getppid() == self.parent_pid
+
+    def receive(self) -> bytes | None:
+        """The next request, or None once the host has died."""
+        while True:
+            try:
+                return self.socket.recv()
+            except zmq.Again:
+                if not self.host_alive():
+                    return None
+
+    def fail_start(self, error: BaseException) -> None:
+        """Answer the host's hello with the error that stopped the env from being built."""
+        reply = wire.encode_error(wire.ERROR_START, type(error).__name__, str(error), traceback.format_exc())
+        if self.receive() is not None:
+            self.socket.send(reply)
+
+    def serve(self, env: SceneEnv, hello: dict[str, Any]) -> None:
+        """Answer requests until the host says close or dies."""
+        session = _Session(env, hello)
+        while (frame := self.receive()) is not None:
+            reply = session.handle(frame)
+            self.socket.send(reply)
+            if reply[:1] == wire.CLOSE:
+                return
+
+    def close(self) -> None:
+        self.socket.close()
+        self.context.term()
+
+
+class _Session:
+    """The protocol state of one env: which requests are allowed now, and how each is answered."""
+
+    def __init__(self, env: SceneEnv, hello: dict[str, Any]) -> None:
+        self.env = env
+        self.hello = hello
+        self.observation = wire.Layout(env.observation_space.to_json())
+        self.action = wire.Layout(env.action_space.to_json())
+        self.needs_reset = True
+        self.handlers: dict[bytes, Callable[[bytes], bytes]] = {
+            wire.HELLO: self.on_hello,
+            wire.RESET: self.on_reset,
+            wire.STEP: self.on_step,
+            wire.CLOSE: lambda frame: wire.CLOSE,
+        }
+
+    def handle(self, frame: bytes) -> bytes:
+        handler = self.handlers.get(frame[:1])
+        if handler is None:
+            return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"unknown opcode {frame[:1]!r}")
+        try:
+            return handler(frame)
+        except wire.ProtocolError as error:
+            return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", str(error))
+
+    def on_hello(self, frame: bytes) -> bytes:
+        request = wire.decode_json_body(frame)
+        if request.get("protocol") != wire.PROTOCOL_VERSION:
+            raise wire.ProtocolError(f"host speaks protocol {request.get('protocol')}, Blender side {wire.PROTOCOL_VERSION}")
+        return wire.encode_hello_reply(self.hello)
+
+    def on_reset(self, frame: bytes) -> bytes:
+        request = wire.decode_json_body(frame)
+        try:
+            observation, info = self.env.reset(request.get("seed"), request.get("options") or {})
+            reply = wire.encode_reset_reply(self.observation.pack(observation), info)
+        except Exception as error:
+            self.needs_reset = True
+            return _env_error(error)
+        self.needs_reset = False
+        return reply
+
+    def on_step(self, frame: bytes) -> bytes:
+        if self.needs_reset:
+            return wire.encode_error(wire.ERROR_STATE, "ResetNeeded", "call reset() before step(): the env has no episode running")
+        action = self.action.unpack(frame, len(wire.STEP_REQUEST_PREFIX))
+        try:
+            observation, reward, terminated, truncated, info = self.env.step(action)
+            return wire.encode_step_reply(self.observation.pack(observation), reward, terminated, truncated, info)
+        except Exception as error:
+            self.needs_reset = True
+            return _env_error(error)
+
+
+def _env_error(error: Exception) -> bytes:
+    return wire.encode_error(wire.ERROR_ENV, type(error).__name__, str(error), traceback.format_exc())

@@ -1,0 +1,111 @@
+"""Entry point of a Blender process started by blendgym's launcher.
+
+Runs either as ``python -P bootstrap.py ARGS`` with a Python that can import the bpy module (the embedded
+Blender), or as ``blender -b --python bootstrap.py -- ARGS``. It makes blendgym's Blender-side packages
+importable from the paths the host gave, builds the env and serves it until the host closes it or dies.
+Everything it is told comes from the command line of its own host; nothing from a socket is executed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="blendgym bootstrap")
+    parser.add_argument("--env-class", required=True, help="module:Class or /path/file.py:Class")
+    parser.add_argument("--env-kwargs", default="{}", help="JSON object of keyword arguments")
+    parser.add_argument("--endpoint", required=True)
+    parser.add_argument("--parent-pid", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--instance", type=int, default=0)
+    parser.add_argument("--cpu", type=int, default=None, help="pin every thread of this process to this CPU")
+    parser.add_argument("--package", action="append", default=[], help="NAME=DIR: import package NAME from DIR")
+    parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
+    return parser.parse_args(argv)
+
+
+def load_package(name: str, directory: str) -> None:
+    """Import ``directory`` as package ``name`` whatever the directory is called (editable installs)."""
+    spec = importlib.util.spec_from_file_location(name, Path(directory) / "__init__.py", submodule_search_locations=[directory])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load package {name} from {directory}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+
+
+def load_env_class(reference: str) -> type:
+    location, _, class_name = reference.rpartition(":")
+    if not location or not class_name:
+        raise ValueError(f"env class {reference!r} is not of the form module:Class or /path/file.py:Class")
+    module: ModuleType
+    if location.endswith(".py"):
+        path = Path(location)
+        spec = importlib.util.spec_from_file_location(f"blendgym_user_env_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load env file {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(location)
+    return getattr(module, class_name)
+
+
+def pin_to_cpu(cpu: int) -> None:
+    """Pin every thread that exists now; threads started later inherit the main thread's mask."""
+    for task in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(task), {cpu})
+        except OSError:
+            pass
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    sys.path.extend(path for path in args.python_path if path not in sys.path)
+    for package in args.package:
+        name, _, directory = package.partition("=")
+        load_package(name, directory)
+    embedded = "bpy" not in sys.modules
+    import bpy
+    import numpy
+
+    if args.cpu is not None:
+        pin_to_cpu(args.cpu)
+
+    from blendgym_blender.agent import RemoteControlledAgent
+
+    agent = RemoteControlledAgent(args.endpoint, args.parent_pid)
+    try:
+        env = load_env_class(args.env_class)(**json.loads(args.env_kwargs))
+        env.np_random = numpy.random.default_rng(args.seed)
+    except BaseException as error:
+        agent.fail_start(error)
+        agent.close()
+        raise
+    hello = {
+        "blender_version": bpy.app.version_string,
+        "embedded": embedded,
+        "env_class": args.env_class,
+        "instance": args.instance,
+        "observation_space": env.observation_space.to_json(),
+        "action_space": env.action_space.to_json(),
+        "render_fps": env.render_fps,
+        "frame_skip": env.frame_skip,
+        "pid": os.getpid(),
+    }
+    agent.serve(env, hello)
+    agent.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:])

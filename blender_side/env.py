@@ -1,0 +1,113 @@
+"""The base class of every Blender-side env.
+
+A ``SceneEnv`` owns a Blender scene and steps it frame by frame. Subclasses pose the scene for a new
+episode, apply an action before each frame's physics and read what happened after it; this class keeps
+Blender's rigid-body point cache in order so that the simulation really advances and episodes are
+bit-for-bit repeatable (see BLENDER_FACTS.md, "Rigid-body physics, stepped frame by frame").
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import bpy
+import numpy as np
+
+from .spaces import Space
+
+# Blender's largest frame number. The rigid-body cache freezes the simulation at its frame_end, so episodes
+# may run up to here; the cost of a step grows with the cached frames, which reset() discards.
+LAST_FRAME = 1_048_574
+
+
+class SceneEnv(abc.ABC):
+    """A Blender scene driven as an RL environment, one step being ``frame_skip`` frames.
+
+    Subclasses set ``observation_space`` and ``action_space`` (from ``blendgym_blender.spaces``) in their
+    ``__init__`` and implement the hooks below. ``self.np_random`` is the episode's random generator,
+    seeded by ``reset(seed=...)``; use it for every random choice, or episodes will not repeat.
+    """
+
+    observation_space: Space
+    action_space: Space
+    frame_skip: int = 1
+
+    def __init__(self, scene: bpy.types.Scene | None = None) -> None:
+        self.scene = scene if scene is not None else bpy.context.scene
+        self.np_random = np.random.default_rng()
+        self.start_frame = self.scene.frame_start
+        self.frame = self.start_frame
+        self.scene.frame_end = LAST_FRAME
+        world = self.scene.rigidbody_world
+        if world is not None:
+            world.point_cache.frame_start = self.start_frame
+            world.point_cache.frame_end = LAST_FRAME
+
+    @property
+    def render_fps(self) -> float:
+        """Steps per second of simulated time."""
+        return self.scene.render.fps / self.scene.render.fps_base / self.frame_skip
+
+    # Hooks ----------------------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def start_episode(self, options: dict[str, Any]) -> None:
+        """Pose the scene for a new episode. The scene is at its start frame; ``options`` is reset's."""
+
+    def launch_episode(self) -> None:
+        """Called once the start poses are in the simulation, before the first observation.
+
+        May call ``advance_frame`` (for instance to give bodies their start velocities). Does nothing by default.
+        """
+
+    @abc.abstractmethod
+    def apply_action(self, action: Any) -> None:
+        """Set what the action changes (motor targets, forces, kinematic poses) before a frame's physics.
+
+        Called once for each of the ``frame_skip`` frames of a step.
+        """
+
+    @abc.abstractmethod
+    def observe(self) -> Any:
+        """The observation of the current frame, a value of ``observation_space``."""
+
+    @abc.abstractmethod
+    def score(self, observation: Any) -> tuple[float, bool]:
+        """The step's reward and whether the episode has terminated, given the new observation."""
+
+    def info(self) -> dict[str, Any]:
+        """Extra information about the current frame (JSON-serialisable). Empty by default."""
+        return {}
+
+    # Driven by the agent --------------------------------------------------------------------------------
+
+    def reset(self, seed: int | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        if seed is not None:
+            self.np_random = np.random.default_rng(seed)
+        self.scene.frame_set(self.start_frame)
+        self.start_episode(options)
+        # Pose edits reach the simulation only if the cache is marked outdated and the start frame is set
+        # again; touching any rigid-body world property marks it.
+        world = self.scene.rigidbody_world
+        if world is not None:
+            world.time_scale = world.time_scale
+        self.scene.frame_set(self.start_frame)
+        self.frame = self.start_frame
+        self.launch_episode()
+        return self.observe(), self.info()
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        for _ in range(self.frame_skip):
+            self.apply_action(action)
+            self.advance_frame()
+        observation = self.observe()
+        reward, terminated = self.score(observation)
+        return observation, reward, terminated, False, self.info()
+
+    def advance_frame(self) -> None:
+        """Simulate one more frame. The simulation advances only from the last simulated frame to the next."""
+        if self.frame >= LAST_FRAME:
+            raise RuntimeError(f"the episode reached Blender's last frame ({LAST_FRAME}); call reset()")
+        self.frame += 1
+        self.scene.frame_set(self.frame)

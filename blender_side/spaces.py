@@ -1,0 +1,106 @@
+"""Space descriptors for Blender-side envs.
+
+Blender's Python has neither gymnasium nor a way to install it reliably, so Blender-side envs declare
+their spaces with these small classes. They mirror gymnasium's constructors, travel as JSON in the
+handshake (docs/protocol.md, "Spaces and leaves") and become real gymnasium spaces on the host.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+JSON = dict[str, Any]
+
+
+def _finite_or_none(values: np.ndarray) -> list[float | None]:
+    return [None if math.isinf(v) else float(v) for v in values.ravel().tolist()]
+
+
+def _inf_from_none(values: Sequence[float | None], sign: float) -> list[float]:
+    return [sign * math.inf if v is None else float(v) for v in values]
+
+
+class Space:
+    """A space whose values cross the wire as raw array leaves."""
+
+    def to_json(self) -> JSON:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Box(Space):
+    low: np.ndarray
+    high: np.ndarray
+    dtype: np.dtype
+
+    def __init__(self, low: Any, high: Any, shape: Sequence[int] | None = None, dtype: Any = np.float32):
+        dtype = np.dtype(dtype)
+        if shape is None:
+            shape = np.broadcast(np.asarray(low), np.asarray(high)).shape
+        object.__setattr__(self, "dtype", dtype)
+        object.__setattr__(self, "low", np.broadcast_to(np.asarray(low, dtype), tuple(shape)).copy())
+        object.__setattr__(self, "high", np.broadcast_to(np.asarray(high, dtype), tuple(shape)).copy())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.low.shape)
+
+    def to_json(self) -> JSON:
+        return {
+            "type": "Box",
+            "low": _finite_or_none(self.low),
+            "high": _finite_or_none(self.high),
+            "shape": list(self.shape),
+            "dtype": self.dtype.name,
+        }
+
+
+@dataclass(frozen=True)
+class Discrete(Space):
+    n: int
+    start: int = 0
+
+    def to_json(self) -> JSON:
+        return {"type": "Discrete", "n": int(self.n), "start": int(self.start)}
+
+
+@dataclass(frozen=True)
+class MultiDiscrete(Space):
+    nvec: tuple[int, ...]
+    start: tuple[int, ...] | None = None
+
+    def to_json(self) -> JSON:
+        start = self.start if self.start is not None else (0,) * len(self.nvec)
+        return {"type": "MultiDiscrete", "nvec": [int(n) for n in self.nvec], "start": [int(s) for s in start]}
+
+
+@dataclass(frozen=True)
+class MultiBinary(Space):
+    n: int
+
+    def to_json(self) -> JSON:
+        return {"type": "MultiBinary", "n": int(self.n)}
+
+
+@dataclass(frozen=True)
+class Dict(Space):
+    spaces: dict[str, Space]
+
+    def to_json(self) -> JSON:
+        return {"type": "Dict", "spaces": {key: space.to_json() for key, space in self.spaces.items()}}
+
+
+def box_bounds(space_json: JSON) -> tuple[np.ndarray, np.ndarray]:
+    """The low and high arrays of a Box given as JSON, with ±inf restored."""
+    shape = tuple(space_json["shape"])
+    dtype = np.dtype(space_json["dtype"])
+    low = np.asarray(_inf_from_none(space_json["low"], -1.0), dtype=np.float64).reshape(shape)
+    high = np.asarray(_inf_from_none(space_json["high"], 1.0), dtype=np.float64).reshape(shape)
+    if dtype.kind == "f":
+        return low.astype(dtype), high.astype(dtype)
+    info = np.iinfo(dtype)
+    return np.clip(low, info.min, info.max).astype(dtype), np.clip(high, info.min, info.max).astype(dtype)

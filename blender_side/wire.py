@@ -1,0 +1,197 @@
+"""The blendgym wire protocol, version 1: docs/protocol.md in code.
+
+Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
+It needs only numpy and the standard library, so it runs in any Blender's Python.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+
+HELLO = b"H"
+RESET = b"R"
+STEP = b"S"
+CLOSE = b"C"
+ERROR = b"E"
+
+# Error kinds, see "Errors" in docs/protocol.md.
+ERROR_ENV = "env"
+ERROR_STATE = "state"
+ERROR_PROTOCOL = "protocol"
+ERROR_START = "start"
+
+ALIGNMENT = 8
+STEP_REQUEST_PREFIX = STEP + bytes(ALIGNMENT - 1)
+STEP_REPLY = struct.Struct("<cBBxId")  # opcode, terminated, truncated, info length, reward
+RESET_REPLY = struct.Struct("<cxxxI")  # opcode, info length
+
+
+class ProtocolError(Exception):
+    """A frame that does not follow docs/protocol.md."""
+
+
+def aligned(offset: int) -> int:
+    return -(-offset // ALIGNMENT) * ALIGNMENT
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One raw array of a space's value on the wire."""
+
+    path: tuple[str, ...]
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+def _leaves(space: dict[str, Any], path: tuple[str, ...]) -> list[tuple[tuple[str, ...], np.dtype, tuple[int, ...]]]:
+    kind = space["type"]
+    if kind == "Box":
+        return [(path, np.dtype(space["dtype"]).newbyteorder("<"), tuple(space["shape"]))]
+    if kind == "Discrete":
+        return [(path, np.dtype("<i8"), ())]
+    if kind == "MultiDiscrete":
+        return [(path, np.dtype("<i8"), (len(space["nvec"]),))]
+    if kind == "MultiBinary":
+        return [(path, np.dtype("i1"), (int(space["n"]),))]
+    if kind == "Dict":
+        return [leaf for key, sub in space["spaces"].items() for leaf in _leaves(sub, path + (key,))]
+    raise ProtocolError(f"unsupported space type {kind!r}")
+
+
+class Layout:
+    """Where each leaf of a space's value lies in a frame, and how to pack and unpack values."""
+
+    def __init__(self, space: dict[str, Any]):
+        self.space = space
+        self.is_dict = space["type"] == "Dict"
+        leaves = []
+        offset = 0
+        for path, dtype, shape in _leaves(space, ()):
+            offset = aligned(offset)
+            leaf = Leaf(path, dtype, shape, offset)
+            leaves.append(leaf)
+            offset += leaf.nbytes
+        self.leaves: tuple[Leaf, ...] = tuple(leaves)
+        self.nbytes = offset
+
+    def pack(self, value: Any) -> bytes:
+        """The value's leaves as bytes, padded as the protocol says. Raises ValueError on a shape mismatch."""
+        out = bytearray(self.nbytes)
+        for leaf in self.leaves:
+            item = value
+            for key in leaf.path:
+                item = item[key]
+            array = np.asarray(item, dtype=leaf.dtype)
+            if array.shape != leaf.shape:
+                where = "/".join(leaf.path) or "value"
+                raise ValueError(f"{where} has shape {array.shape}, the space says {leaf.shape}")
+            out[leaf.offset : leaf.offset + leaf.nbytes] = array.tobytes()
+        return bytes(out)
+
+    def unpack(self, frame: bytes | memoryview, start: int) -> Any:
+        """The value whose leaves begin at ``start`` in ``frame``, as fresh writable numpy arrays."""
+        if len(frame) != start + self.nbytes:
+            raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        result: dict[str, Any] = {}
+        for leaf in self.leaves:
+            count = leaf.nbytes // leaf.dtype.itemsize
+            array = np.frombuffer(frame, leaf.dtype, count, start + leaf.offset).reshape(leaf.shape).copy()
+            value: Any = array[()] if leaf.shape == () else array
+            if not self.is_dict:
+                return value
+            target = result
+            for key in leaf.path[:-1]:
+                target = target.setdefault(key, {})
+            target[leaf.path[-1]] = value
+        return result
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=_to_builtin).encode()
+
+
+def _to_builtin(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _load_json(data: bytes | memoryview) -> Any:
+    try:
+        return json.loads(bytes(data))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"bad JSON: {exc}") from None
+
+
+# Requests ---------------------------------------------------------------------------------------------
+
+
+def encode_hello() -> bytes:
+    return HELLO + _json({"protocol": PROTOCOL_VERSION})
+
+
+def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
+    """Raises ValueError when options cannot travel as JSON."""
+    try:
+        return RESET + _json({"seed": seed, "options": options})
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"reset options must be JSON serialisable: {exc}") from None
+
+
+def decode_json_body(frame: bytes) -> Any:
+    return _load_json(memoryview(frame)[1:])
+
+
+# Replies ----------------------------------------------------------------------------------------------
+
+
+def encode_hello_reply(info: dict[str, Any]) -> bytes:
+    return HELLO + _json({"protocol": PROTOCOL_VERSION, **info})
+
+
+def _with_info(header: bytes, info_json: bytes, observation: bytes) -> bytes:
+    padding = bytes(aligned(len(header) + len(info_json)) - len(header) - len(info_json))
+    return b"".join((header, info_json, padding, observation))
+
+
+def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:
+    info_json = _json(info) if info else b""
+    return _with_info(RESET_REPLY.pack(RESET, len(info_json)), info_json, observation)
+
+
+def encode_step_reply(observation: bytes, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
+    info_json = _json(info) if info else b""
+    header = STEP_REPLY.pack(STEP, bool(terminated), bool(truncated), len(info_json), float(reward))
+    return _with_info(header, info_json, observation)
+
+
+def decode_reset_reply(frame: bytes, observation: Layout) -> tuple[Any, dict[str, Any]]:
+    _, info_length = RESET_REPLY.unpack_from(frame)
+    end = RESET_REPLY.size + info_length
+    info = _load_json(memoryview(frame)[RESET_REPLY.size : end]) if info_length else {}
+    return observation.unpack(frame, aligned(end)), info
+
+
+def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+    _, terminated, truncated, info_length, reward = STEP_REPLY.unpack_from(frame)
+    end = STEP_REPLY.size + info_length
+    info = _load_json(memoryview(frame)[STEP_REPLY.size : end]) if info_length else {}
+    return observation.unpack(frame, aligned(end)), reward, bool(terminated), bool(truncated), info
+
+
+def encode_error(kind: str, type_name: str, message: str, traceback: str = "") -> bytes:
+    return ERROR + _json({"kind": kind, "type": type_name, "message": message, "traceback": traceback})

@@ -1,0 +1,38 @@
+"""blendgym: Blender as a Gymnasium simulator.
+
+``import blendgym`` registers the ``blendgym/...`` env ids with gymnasium. The host side never imports bpy:
+each env runs in its own Blender process (see docs/protocol.md).
+"""
+
+from .blender import Blender, find_blender
+from .env import BlenderEnv
+from .errors import (
+    BlenderEnvError,
+    BlenderEnvValueError,
+    BlenderNotFoundError,
+    BlenderProcessDied,
+    BlenderProtocolError,
+    BlenderStartError,
+    BlenderTimeoutError,
+    BlendgymError,
+)
+from .registration import register_envs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Blender",
+    "BlenderEnv",
+    "BlenderEnvError",
+    "BlenderEnvValueError",
+    "BlenderNotFoundError",
+    "BlenderProcessDied",
+    "BlenderProtocolError",
+    "BlenderStartError",
+    "BlenderTimeoutError",
+    "BlendgymError",
+    "find_blender",
+    "register_envs",
+]
+
+register_envs()

@@ -1,0 +1,92 @@
+"""Finding the Blender that runs an env: the embedded bpy module or a Blender executable."""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BlenderNotFoundError
+
+MINIMUM_VERSION = (3, 4)
+ENVIRONMENT_VARIABLE = "BLENDGYM_BLENDER"
+EMBEDDED = "embedded"
+
+INSTALL_HINT = (
+    "Install the embedded Blender with `pip install 'blendgym[blender]'` (the PyPI bpy module, Python 3.11), "
+    f"or install Blender {MINIMUM_VERSION[0]}.{MINIMUM_VERSION[1]} or newer (e.g. `apt-get install blender`) and pass "
+    f"blender='/path/to/blender' or set {ENVIRONMENT_VARIABLE}."
+)
+
+
+@dataclass(frozen=True)
+class Blender:
+    """How to start one Blender: ``program`` is a Python that imports bpy (embedded) or a Blender executable."""
+
+    program: str
+    embedded: bool
+    version: tuple[int, ...]
+
+    def describe(self) -> str:
+        version = ".".join(map(str, self.version))
+        return f"Blender {version} (bpy module)" if self.embedded else f"Blender {version} ({self.program})"
+
+
+def find_blender(blender: str | os.PathLike[str] | None = None) -> Blender:
+    """The Blender to use: ``blender`` if given, else $BLENDGYM_BLENDER, else the embedded bpy module, else
+    ``blender`` on PATH. ``"embedded"`` names the bpy module explicitly."""
+    choice = os.fspath(blender) if blender is not None else os.environ.get(ENVIRONMENT_VARIABLE) or None
+    if choice == EMBEDDED or (choice is None and importlib.util.find_spec("bpy") is not None):
+        return _embedded()
+    if choice is None:
+        found = shutil.which("blender")
+        if found is None:
+            raise BlenderNotFoundError(f"no Blender found: the bpy module is not installed and there is no `blender` on PATH. {INSTALL_HINT}")
+        choice = found
+    path = shutil.which(choice)
+    if path is None:
+        raise BlenderNotFoundError(f"Blender executable {choice!r} does not exist or is not executable. {INSTALL_HINT}")
+    return _executable(str(Path(path).resolve()))
+
+
+def _embedded() -> Blender:
+    if importlib.util.find_spec("bpy") is None:
+        raise BlenderNotFoundError(f"the embedded Blender (bpy module) is not installed in {sys.executable}. {INSTALL_HINT}")
+    version = _parse_version(importlib.metadata.version("bpy"))
+    _check_version(version, "the bpy module")
+    return Blender(sys.executable, True, version)
+
+
+def _executable(path: str) -> Blender:
+    blender = Blender(path, False, _executable_version(path, os.stat(path).st_mtime_ns))
+    _check_version(blender.version, path)
+    return blender
+
+
+@functools.lru_cache(maxsize=None)
+def _executable_version(path: str, mtime_ns: int) -> tuple[int, ...]:
+    try:
+        result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise BlenderNotFoundError(f"{path} --version failed ({error}); is it a Blender executable? {INSTALL_HINT}") from None
+    match = re.search(r"^Blender (\d+\.\d+(?:\.\d+)?)", result.stdout, re.MULTILINE)
+    if match is None:
+        raise BlenderNotFoundError(f"{path} does not look like Blender: `--version` printed {result.stdout[-300:]!r}. {INSTALL_HINT}")
+    return _parse_version(match.group(1))
+
+
+def _parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def _check_version(version: tuple[int, ...], what: str) -> None:
+    if version[:2] < MINIMUM_VERSION:
+        found = ".".join(map(str, version))
+        raise BlenderNotFoundError(f"{what} is Blender {found}, older than {MINIMUM_VERSION[0]}.{MINIMUM_VERSION[1]}. {INSTALL_HINT}")

@@ -1,0 +1,165 @@
+"""``BlenderEnv``: a gymnasium.Env whose reset and step run in a Blender process."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium
+
+from blendgym_blender import wire
+
+from . import affinity
+from .blender import find_blender
+from .errors import BlenderEnvError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
+from .process import BlenderProcess
+from .spaces import ActionEncoder, to_gymnasium
+
+
+class BlenderEnv(gymnasium.Env[Any, Any]):
+    """A Gymnasium env simulated by one Blender process.
+
+    ``env_class`` names the Blender-side ``SceneEnv`` subclass as ``module:Class`` (importable in Blender)
+    or ``path/to/file.py:Class``; every keyword argument this constructor does not take itself is passed to
+    that class, and must be JSON serialisable. The process starts here, so the spaces are known at once.
+
+    Args:
+        blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
+            else the bpy module, else ``blender`` on PATH.
+        seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
+        startup_timeout: seconds to wait for Blender to start and build the scene.
+        timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
+        cpu_affinity: "auto" puts Blender and the calling thread on the core that thread runs on (several
+            times faster round trips on VMs, see blendgym/affinity.py), an int names the core, None leaves
+            placement to the OS. The calling thread's affinity is restored by ``close()``.
+        instance: an id for this process among several, passed to the Blender side.
+        env_id: how errors name this env; registered envs pass their id.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50}
+
+    def __init__(
+        self,
+        env_class: str,
+        *,
+        blender: str | os.PathLike[str] | None = None,
+        render_mode: str | None = None,
+        seed: int | None = None,
+        startup_timeout: float = 60.0,
+        timeout: float = 30.0,
+        cpu_affinity: affinity.CpuAffinity = "auto",
+        instance: int = 0,
+        env_id: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if render_mode is not None:
+            raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
+        location, separator, class_name = env_class.rpartition(":")
+        if location.endswith(".py"):
+            env_class = f"{Path(location).resolve()}{separator}{class_name}"
+        self.env_class = env_class
+        self.env_id = env_id or env_class
+        self.env_kwargs = env_kwargs
+        self.render_mode = render_mode
+        self.blender = find_blender(blender)
+        self.startup_timeout = startup_timeout
+        self.timeout = timeout
+        self.instance = instance
+        self._cpu = affinity.choose_cpu(cpu_affinity)
+        self._pinned_thread: int | None = None
+        self._process: BlenderProcess | None = None
+        self._spaces_json: tuple[Any, Any] | None = None
+        self._needs_reset = True
+        self._closed = False
+        self._start(seed)
+        assert self._process is not None
+        hello = self._process.hello
+        self.observation_space = to_gymnasium(hello["observation_space"])
+        self.action_space = to_gymnasium(hello["action_space"])
+        self.metadata = {**self.metadata, "render_fps": hello["render_fps"]}
+        self._observation_layout = wire.Layout(hello["observation_space"])
+        self._action_encoder = ActionEncoder(hello["action_space"])
+
+    @property
+    def process(self) -> BlenderProcess | None:
+        """The Blender process serving this env (None between a crash and the next reset)."""
+        return self._process
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        super().reset(seed=seed)
+        if self._closed:
+            raise BlenderEnvError(f"{self.env_id}: the env is closed; make a new one")
+        request = wire.encode_reset(seed, options)
+        if self._process is None:
+            self._start(seed)
+        self._needs_reset = True
+        observation, info = wire.decode_reset_reply(self._request(request, "reset"), self._observation_layout)
+        self._needs_reset = False
+        return observation, info
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict[str, Any]]:
+        try:
+            request = self._action_encoder.encode(action)
+        except ValueError as error:
+            raise ValueError(f"{self.env_id}: {error}") from None
+        if self._needs_reset:
+            raise BlenderEnvError(f"{self.env_id}: call reset() before step(): no episode is running")
+        return wire.decode_step_reply(self._request(request, "step"), self._observation_layout)
+
+    def close(self) -> None:
+        """End the Blender process and restore the calling thread's CPU affinity; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop()
+        if self._pinned_thread is not None:
+            affinity.release(self._pinned_thread)
+            self._pinned_thread = None
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) is False:
+            self.close()
+
+    def _start(self, seed: int | None) -> None:
+        if self._cpu is not None and self._pinned_thread is None:
+            self._pinned_thread = affinity.pin_calling_thread(self._cpu)
+        process = BlenderProcess(
+            self.blender,
+            self.env_class,
+            self.env_kwargs,
+            name=self.env_id,
+            seed=seed,
+            instance=self.instance,
+            cpu=self._cpu,
+            startup_timeout=self.startup_timeout,
+        )
+        spaces_json = (process.hello["observation_space"], process.hello["action_space"])
+        if self._spaces_json is not None and spaces_json != self._spaces_json:
+            process.close()
+            raise BlenderProtocolError(f"{process.name}: the restarted Blender process declares different spaces")
+        self._spaces_json = spaces_json
+        self._process = process
+
+    def _stop(self) -> None:
+        if self._process is not None:
+            self._process.close()
+            self._process = None
+
+    def _request(self, frame: bytes, what: str) -> bytes:
+        assert self._process is not None
+        try:
+            return self._process.request(frame, self.timeout, what)
+        except BlenderEnvError:
+            self._needs_reset = True
+            raise
+        except (BlenderProcessDied, BlenderTimeoutError, BlenderProtocolError, KeyboardInterrupt):
+            # The process is gone, hung, or its socket is mid-request: the next reset starts a new one.
+            self._stop()
+            self._needs_reset = True
+            raise
+
+    def __repr__(self) -> str:
+        process = self._process.name if self._process is not None else "no process"
+        return f"<BlenderEnv {self.env_id}: {process}>"
+

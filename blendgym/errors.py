@@ -1,0 +1,40 @@
+"""The exceptions blendgym raises. Every message names the env, the Blender process and what to do."""
+
+from __future__ import annotations
+
+
+class BlendgymError(RuntimeError):
+    """Base class of blendgym's errors."""
+
+
+class BlenderNotFoundError(BlendgymError):
+    """No usable Blender: neither the embedded bpy module nor a Blender executable of version 3.4 or newer."""
+
+
+class BlenderStartError(BlendgymError):
+    """A Blender process did not come up: it exited, timed out or failed to build the env."""
+
+
+class BlenderProcessDied(BlendgymError):
+    """The Blender process exited while the host waited for it. The next ``reset()`` starts a new one."""
+
+
+class BlenderTimeoutError(BlendgymError, TimeoutError):
+    """The Blender process did not answer in time and was killed. The next ``reset()`` starts a new one."""
+
+
+class BlenderProtocolError(BlendgymError):
+    """A message broke docs/protocol.md, or the two sides speak different protocol versions."""
+
+
+class BlenderEnvError(BlendgymError):
+    """The Blender-side env raised. ``remote_traceback`` holds Blender's traceback; reset the env to go on."""
+
+    def __init__(self, message: str, remote_type: str = "", remote_traceback: str = "") -> None:
+        super().__init__(message)
+        self.remote_type = remote_type
+        self.remote_traceback = remote_traceback
+
+
+class BlenderEnvValueError(BlenderEnvError, ValueError):
+    """The Blender-side env raised ValueError, typically for bad reset options or env arguments."""

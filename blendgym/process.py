@@ -1,0 +1,224 @@
+"""One Blender process serving one env, and the REQ socket that talks to it (docs/protocol.md).
+
+Processes are ended by ``close()``, by garbage collection, at interpreter exit and on SIGTERM; each also
+exits by itself within a quarter second when its host dies, even by SIGKILL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import weakref
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from blendgym_blender import wire
+
+from .blender import Blender
+from .errors import (
+    BlenderEnvError,
+    BlenderEnvValueError,
+    BlenderProcessDied,
+    BlenderProtocolError,
+    BlenderStartError,
+    BlenderTimeoutError,
+)
+
+# How long the host waits between checks that the process is alive while a reply is outstanding.
+POLL_MS = 100
+CLOSE_TIMEOUT = 5.0
+LOG_TAIL_LINES = 40
+
+_live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
+_sigterm_lock = threading.Lock()
+
+
+class BlenderProcess:
+    """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
+
+    ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions).
+    """
+
+    def __init__(
+        self,
+        blender: Blender,
+        env_class: str,
+        env_kwargs: dict[str, Any],
+        *,
+        name: str,
+        seed: int | None = None,
+        instance: int = 0,
+        cpu: int | None = None,
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.blender = blender
+        self.directory = tempfile.mkdtemp(prefix="blendgym-")
+        self.log_path = Path(self.directory) / "blender.log"
+        endpoint = f"ipc://{self.directory}/agent.sock"
+        try:
+            kwargs_json = json.dumps(env_kwargs)
+        except TypeError as error:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            raise ValueError(f"{name}: env keyword arguments must be JSON serialisable: {error}") from None
+        arguments = [
+            "--env-class", env_class,
+            "--env-kwargs", kwargs_json,
+            "--endpoint", endpoint,
+            "--parent-pid", str(os.getpid()),
+            "--instance", str(instance),
+            *(["--seed", str(seed)] if seed is not None else []),
+            *(["--cpu", str(cpu)] if cpu is not None else []),
+            *(f"--package={package}={_package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
+            *(f"--python-path={path}" for path in sys.path if path and os.path.isdir(path)),
+        ]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                _command(blender) + arguments,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C in a terminal reaches the host, which closes Blender itself.
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self.name = f"{name} [{blender.describe()}, pid {self.process.pid}]"
+        self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory)
+        _live.add(self)
+        _install_sigterm_handler()
+        self.context = zmq.Context(io_threads=1)
+        self.socket = self.context.socket(zmq.REQ)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVTIMEO, POLL_MS)
+        self.socket.connect(endpoint)
+        self.pending = False
+        try:
+            self.hello: dict[str, Any] = wire.decode_json_body(self.request(wire.encode_hello(), startup_timeout, "start-up"))
+        except (BlenderProcessDied, BlenderTimeoutError) as error:
+            self.close()
+            raise BlenderStartError(str(error)) from None
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def request(self, frame: bytes, timeout: float, what: str) -> bytes:
+        """Send one request and return its reply; raises the typed error of an E reply, a death or a timeout."""
+        if self.pending:
+            raise BlenderProtocolError(f"{self.name}: the previous {what} never got its reply; reset() the env")
+        self.pending = True
+        self.socket.send(frame)
+        waited = 0.0
+        while True:
+            try:
+                reply = self.socket.recv()
+                break
+            except zmq.Again:
+                waited += POLL_MS / 1000
+                if not self.alive:
+                    raise BlenderProcessDied(
+                        f"{self.name}: the Blender process exited with code {self.process.returncode} during {what}. "
+                        f"The next reset() starts a new one.{self.log_tail()}"
+                    ) from None
+                if waited >= timeout:
+                    self.kill()
+                    raise BlenderTimeoutError(
+                        f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed and the "
+                        f"next reset() starts a new one. Raise the env's timeout if {what} is slow on purpose.{self.log_tail()}"
+                    ) from None
+        self.pending = False
+        if reply[:1] == wire.ERROR:
+            raise self._error(wire.decode_json_body(reply), what)
+        return reply
+
+    def _error(self, error: dict[str, Any], what: str) -> Exception:
+        kind, remote_type, message = error.get("kind"), error.get("type", ""), error.get("message", "")
+        trace = error.get("traceback", "")
+        if kind == wire.ERROR_START:
+            return BlenderStartError(f"{self.name}: building the env in Blender raised {remote_type}: {message}\n\nBlender traceback:\n{trace}")
+        if kind == wire.ERROR_PROTOCOL:
+            return BlenderProtocolError(f"{self.name}: the Blender side rejected the {what} request: {message}")
+        text = f"{self.name}: {what} failed in Blender with {remote_type}: {message}. Call reset() to go on."
+        if trace:
+            text += f"\n\nBlender traceback:\n{trace}"
+        error_class = BlenderEnvValueError if remote_type == "ValueError" else BlenderEnvError
+        return error_class(text, remote_type, trace)
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()[-LOG_TAIL_LINES:]
+        except OSError:
+            return ""
+        return "\n\nLast lines of Blender's output:\n" + "\n".join(lines) if lines else "\n\n(Blender printed nothing.)"
+
+    def kill(self) -> None:
+        if self.alive:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        """Ask Blender to exit, wait briefly, then kill it; idempotent."""
+        if not self._finalizer.alive:
+            return
+        if self.alive and not self.pending:
+            try:
+                self.request(wire.CLOSE, CLOSE_TIMEOUT, "close")
+                self.process.wait(CLOSE_TIMEOUT)
+            except Exception:
+                pass  # Killed below.
+        self.socket.close(linger=0)
+        self.context.term()
+        self._finalizer()
+
+
+def _command(blender: Blender) -> list[str]:
+    bootstrap = str(Path(_package_directory("blendgym_blender")) / "bootstrap.py")
+    if blender.embedded:
+        return [blender.program, "-P", bootstrap]
+    return [blender.program, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
+
+
+def _package_directory(package: str) -> str:
+    spec = find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BlenderStartError(f"the package {package} is missing; reinstall blendgym (`pip install blendgym`)")
+    return list(spec.submodule_search_locations)[0]
+
+
+def _terminate(process: subprocess.Popen[bytes], directory: str) -> None:
+    if process.poll() is None:
+        process.kill()
+        try:
+            process.wait(CLOSE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def _install_sigterm_handler() -> None:
+    """On SIGTERM, kill our Blender processes, then die of SIGTERM as the process would have anyway.
+
+    Installed only where SIGTERM still has its default action, and only from the main thread.
+    """
+    with _sigterm_lock:
+        if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    for process in list(_live):
+        process.kill()
+        process._finalizer()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)

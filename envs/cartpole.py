@@ -1,0 +1,227 @@
+"""CartPole simulated by Blender's rigid-body physics (Bullet), with Gymnasium's CartPole-v1 semantics.
+
+This file runs inside Blender. It is also the worked example for writing an env: build the scene in
+``__init__``, declare the spaces, and implement ``start_episode``, ``apply_action``, ``observe`` and ``score``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any
+
+import bmesh
+import bpy
+import numpy as np
+
+from blendgym_blender import spaces
+from blendgym_blender.env import SceneEnv
+
+# Blender's motors push towards the opposite sign of their target velocity (BLENDER_FACTS.md), and their
+# max impulse acts as a force limit in newtons. A constant force F is therefore a target velocity of
+# -UNREACHABLE_SPEED * sign(F) with a max impulse of |F|.
+UNREACHABLE_SPEED = 1.0e6
+# Force limit of the motors that set the start velocities during the launch frame: stiff enough to hold
+# any start velocity against gravity and the other body.
+LAUNCH_FORCE = 1.0e5
+
+CART_SIZE = (0.5, 0.3, 0.2)
+POLE_SIZE = (0.05, 0.05, 1.0)
+POLE_PIVOT_Z = CART_SIZE[2] / 2
+RESET_OPTIONS = frozenset({"state", "low", "high"})
+
+
+class CartPole(SceneEnv):
+    """A pole hinged on a cart that moves along a frictionless track; keep the pole upright.
+
+    The scene is built from code, so it is the same on every Blender from 3.4 on. A step is one frame
+    of 0.02 s, simulated by Bullet with ``substeps`` substeps (10 by default: a pole falling freely from
+    0.05 rad is within 0.4% of the exact rigid cart-pole solution after 0.8 s).
+
+    ## Action space
+    ``Discrete(2)``: 0 pushes the cart left (-x) with ``force_mag`` newtons (10 by default), 1 pushes it right.
+
+    ## Observation space
+    ``Box(4,)`` float32:
+
+    | index | observation | min | max |
+    |---|---|---|---|
+    | 0 | cart position x (m) | -4.8 | 4.8 |
+    | 1 | cart velocity (m/s) | -inf | inf |
+    | 2 | pole angle θ from upright (rad, positive leaning to +x) | -0.419 | 0.419 |
+    | 3 | pole angular velocity (rad/s) | -inf | inf |
+
+    Blender exposes no body velocities, so the velocities are second-order backward differences of the last
+    three frames' poses (exact at reset, where the start velocity is held for one launch frame).
+
+    ## Reward
+    +1 for every step, including the one that terminates; 0 for steps taken after termination.
+
+    ## Starting state
+    All four observations uniform in [-0.05, 0.05]. ``reset(options={"low": a, "high": b})`` changes the
+    range; ``reset(options={"state": [x, x_dot, theta, theta_dot]})`` sets the start state exactly. Before the
+    first observation, one launch frame drives cart and pole at their start velocities with stiff motors.
+
+    ## Episode end
+    Terminated when |θ| > 12° (0.2095 rad) or |x| > 2.4 m. Registered as ``blendgym/CartPole-v0`` with
+    ``max_episode_steps=500`` (truncation) and ``reward_threshold=475``.
+
+    ## Masses and sizes
+    Cart 1 kg, 0.5 × 0.3 × 0.2 m; pole 0.1 kg, 0.05 × 0.05 × 1 m, hinged at the centre of the cart's top.
+    """
+
+    x_threshold = 2.4
+    theta_threshold = 12 * 2 * math.pi / 360
+    fps = 50
+
+    def __init__(self, force_mag: float = 10.0, substeps: int = 10) -> None:
+        bpy.ops.wm.read_factory_settings(use_empty=True)
+        scene = bpy.context.scene
+        scene.render.fps = self.fps
+        scene.render.fps_base = 1.0
+        scene.frame_start = 1
+        bpy.ops.rigidbody.world_add()
+        world = scene.rigidbody_world
+        world.substeps_per_frame = substeps
+        world.solver_iterations = 10
+        if world.collection is None:
+            world.collection = bpy.data.collections.new("RigidBodyWorld")
+        super().__init__(scene)
+
+        self.force_mag = float(force_mag)
+        self.dt = 1.0 / self.fps
+        self.ground = self._add_box("Ground", (8.0, 1.0, 0.1), (0.0, 0.0, -0.2), 1.0, "PASSIVE")
+        # The ground only anchors the track's constraints; keep it out of every collision.
+        self.ground.rigid_body.collision_collections[0] = False
+        self.ground.rigid_body.collision_collections[19] = True
+        self.cart = self._add_box("Cart", CART_SIZE, (0.0, 0.0, 0.0), 1.0, "ACTIVE")
+        self.pole = self._add_box("Pole", POLE_SIZE, (0.0, 0.0, POLE_PIVOT_Z + POLE_SIZE[2] / 2), 0.1, "ACTIVE")
+        self._add_constraint("Hinge", "HINGE", self.cart, self.pole, (0, 0, POLE_PIVOT_Z), (math.pi / 2, 0, 0))
+        self._add_constraint("Track", "SLIDER", self.ground, self.cart, (0, 0, 0), (0, 0, 0))
+        self.push = self._add_constraint("Push", "MOTOR", self.ground, self.cart, (0, 0, 0), (0, 0, 0))
+        self.push.use_motor_lin = True
+        # Drives the pole about the hinge axis (the motor's local X, turned onto world Y) in the launch frame.
+        self.spin = self._add_constraint("Spin", "MOTOR", self.cart, self.pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2))
+        self.spin.use_motor_ang = True
+        self._set_motors(0.0, 0.0, 0.0, 0.0)
+        self._add_camera_and_light()
+
+        high = np.array([self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max], dtype=np.float32)
+        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.poses: deque[tuple[float, float]] = deque(maxlen=3)
+        self.observed_frame = -1
+        self.terminated = False
+
+    # Scene construction -----------------------------------------------------------------------------------
+
+    def _add_box(self, name: str, size: tuple[float, float, float], location: tuple[float, float, float], mass: float, kind: str) -> bpy.types.Object:
+        # The mesh is built at its true size: Bullet takes a body's inertia from the unscaled mesh, so a
+        # scaled unit cube would fall ~25% too slowly.
+        mesh = bpy.data.meshes.new(name)
+        shape = bmesh.new()
+        bmesh.ops.create_cube(shape, size=1.0)
+        bmesh.ops.scale(shape, vec=size, verts=shape.verts)
+        shape.to_mesh(mesh)
+        shape.free()
+        obj = bpy.data.objects.new(name, mesh)
+        obj.location = location
+        self.scene.collection.objects.link(obj)
+        self.scene.rigidbody_world.collection.objects.link(obj)
+        body = obj.rigid_body
+        body.type = kind
+        body.collision_shape = "BOX"
+        body.mass = mass
+        body.friction = 0.0
+        body.linear_damping = 0.0
+        body.angular_damping = 0.0
+        return obj
+
+    def _add_constraint(self, name: str, kind: str, first: bpy.types.Object, second: bpy.types.Object, location: tuple[float, float, float], rotation: tuple[float, float, float]) -> bpy.types.RigidBodyConstraint:
+        anchor = bpy.data.objects.new(name, None)
+        anchor.location = location
+        anchor.rotation_euler = rotation
+        self.scene.collection.objects.link(anchor)
+        bpy.context.view_layer.objects.active = anchor
+        bpy.ops.rigidbody.constraint_add()
+        constraint = anchor.rigid_body_constraint
+        constraint.type = kind
+        constraint.object1 = first
+        constraint.object2 = second
+        return constraint
+
+    def _add_camera_and_light(self) -> None:
+        camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+        camera.location = (0.0, -7.0, 0.6)
+        camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
+        self.scene.collection.objects.link(camera)
+        self.scene.camera = camera
+        sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+        sun.rotation_euler = (0.6, 0.2, 0.0)
+        self.scene.collection.objects.link(sun)
+
+    def _set_motors(self, push_velocity: float, push_force: float, spin_velocity: float, spin_torque: float) -> None:
+        self.push.motor_lin_target_velocity = push_velocity
+        self.push.motor_lin_max_impulse = push_force
+        self.spin.motor_ang_target_velocity = spin_velocity
+        self.spin.motor_ang_max_impulse = spin_torque
+
+    def _pose(self) -> tuple[float, float]:
+        up = self.pole.matrix_world.col[2]
+        return self.cart.matrix_world.translation[0], math.atan2(up[0], up[2])
+
+    def _place(self, x: float, theta: float) -> None:
+        self.cart.location = (x, 0.0, 0.0)
+        half = POLE_SIZE[2] / 2
+        self.pole.location = (x + half * math.sin(theta), 0.0, POLE_PIVOT_Z + half * math.cos(theta))
+        self.pole.rotation_euler = (0.0, theta, 0.0)
+
+    # SceneEnv hooks ---------------------------------------------------------------------------------------
+
+    def start_episode(self, options: dict[str, Any]) -> None:
+        unknown = set(options) - RESET_OPTIONS
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; CartPole takes {sorted(RESET_OPTIONS)}")
+        if "state" in options:
+            state = np.asarray(options["state"], dtype=np.float64)
+            if state.shape != (4,) or not np.all(np.isfinite(state)):
+                raise ValueError(f"options['state'] must be 4 finite numbers [x, x_dot, theta, theta_dot], got {options['state']!r}")
+        else:
+            low, high = float(options.get("low", -0.05)), float(options.get("high", 0.05))
+            if not low <= high:
+                raise ValueError(f"options low={low} must not exceed high={high}")
+            state = self.np_random.uniform(low, high, size=4)
+        x, x_dot, theta, theta_dot = (float(v) for v in state)
+        # One frame before the start state, from where the launch frame carries the bodies into it.
+        self._place(x - x_dot * self.dt, theta - theta_dot * self.dt)
+        self._set_motors(-x_dot, LAUNCH_FORCE, -theta_dot, LAUNCH_FORCE)
+        self.terminated = False
+
+    def launch_episode(self) -> None:
+        self.poses.clear()
+        before = self._pose()
+        self.advance_frame()
+        self._set_motors(0.0, 0.0, 0.0, 0.0)
+        after = self._pose()
+        # The launch frame moved at constant velocity, so the frame before it lies as far back again.
+        self.poses.extend([(2 * before[0] - after[0], 2 * before[1] - after[1]), before])
+        self.observed_frame = self.frame - 1
+
+    def apply_action(self, action: Any) -> None:
+        force = self.force_mag if int(action) == 1 else -self.force_mag
+        self.push.motor_lin_target_velocity = -math.copysign(UNREACHABLE_SPEED, force)
+        self.push.motor_lin_max_impulse = abs(force)
+
+    def observe(self) -> np.ndarray:
+        if self.observed_frame != self.frame:
+            self.poses.append(self._pose())
+            self.observed_frame = self.frame
+        (x2, t2), (x1, t1), (x0, t0) = self.poses
+        scale = 1.0 / (2.0 * self.dt)
+        return np.array([x0, (3 * x0 - 4 * x1 + x2) * scale, t0, (3 * t0 - 4 * t1 + t2) * scale], dtype=np.float32)
+
+    def score(self, observation: np.ndarray) -> tuple[float, bool]:
+        x, theta = float(observation[0]), float(observation[2])
+        reward = 0.0 if self.terminated else 1.0
+        self.terminated = abs(x) > self.x_threshold or abs(theta) > self.theta_threshold
+        return reward, self.terminated
