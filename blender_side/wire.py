@@ -85,9 +85,16 @@ class Layout:
             offset += leaf.nbytes
         self.leaves: tuple[Leaf, ...] = tuple(leaves)
         self.nbytes = offset
+        # Most spaces are one leaf (a Box, a Discrete); they skip the general loops on the hot path.
+        self.single = leaves[0] if len(leaves) == 1 and not self.is_dict else None
 
     def pack(self, value: Any) -> bytes:
         """The value's leaves as bytes, padded as the protocol says. Raises ValueError on a shape mismatch."""
+        if self.single is not None:
+            array = np.asarray(value, dtype=self.single.dtype)
+            if array.shape != self.single.shape:
+                raise ValueError(f"value has shape {array.shape}, the space says {self.single.shape}")
+            return array.tobytes()
         out = bytearray(self.nbytes)
         for leaf in self.leaves:
             item = value
@@ -104,6 +111,11 @@ class Layout:
         """The value whose leaves begin at ``start`` in ``frame``, as fresh writable numpy arrays."""
         if len(frame) != start + self.nbytes:
             raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        leaf = self.single
+        if leaf is not None:
+            if leaf.shape == ():
+                return np.frombuffer(frame, leaf.dtype, 1, start)[0]
+            return np.frombuffer(frame, leaf.dtype, -1, start).reshape(leaf.shape).copy()
         result: dict[str, Any] = {}
         for leaf in self.leaves:
             count = leaf.nbytes // leaf.dtype.itemsize
@@ -174,7 +186,9 @@ def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:
 
 
 def encode_step_reply(observation: bytes, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
-    info_json = _json(info) if info else b""
+    if not info:  # The common case; the 16-byte header keeps the observation aligned.
+        return STEP_REPLY.pack(STEP, bool(terminated), bool(truncated), 0, float(reward)) + observation
+    info_json = _json(info)
     header = STEP_REPLY.pack(STEP, bool(terminated), bool(truncated), len(info_json), float(reward))
     return _with_info(header, info_json, observation)
 
@@ -188,6 +202,8 @@ def decode_reset_reply(frame: bytes, observation: Layout) -> tuple[Any, dict[str
 
 def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bool, bool, dict[str, Any]]:
     _, terminated, truncated, info_length, reward = STEP_REPLY.unpack_from(frame)
+    if not info_length:
+        return observation.unpack(frame, STEP_REPLY.size), reward, terminated == 1, truncated == 1, {}
     end = STEP_REPLY.size + info_length
     info = _load_json(memoryview(frame)[STEP_REPLY.size : end]) if info_length else {}
     return observation.unpack(frame, aligned(end)), reward, bool(terminated), bool(truncated), info

@@ -77,7 +77,7 @@ class BlenderProcess:
             "--instance", str(instance),
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
-            *(f"--package={package}={_package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
+            *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
             *(f"--python-path={path}" for path in sys.path if path and os.path.isdir(path)),
         ]
         with open(self.log_path, "wb") as log:
@@ -182,13 +182,13 @@ class BlenderProcess:
 
 
 def _command(blender: Blender) -> list[str]:
-    bootstrap = str(Path(_package_directory("blendgym_blender")) / "bootstrap.py")
+    bootstrap = str(Path(package_directory("blendgym_blender")) / "bootstrap.py")
     if blender.embedded:
         return [blender.program, "-P", bootstrap]
     return [blender.program, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
 
 
-def _package_directory(package: str) -> str:
+def package_directory(package: str) -> str:
     spec = find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise BlenderStartError(f"the package {package} is missing; reinstall blendgym (`pip install blendgym`)")
