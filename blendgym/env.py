@@ -12,7 +12,7 @@ from blendgym_blender import wire
 
 from . import affinity
 from .blender import find_blender
-from .errors import BlenderEnvError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
+from .errors import BlenderEnvError, BlendgymError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess
 from .spaces import ActionEncoder, to_gymnasium
 
@@ -53,7 +53,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if render_mode is not None:
+        # SB3's make_vec_env asks every env for render_mode="rgb_array", so that one is accepted (gymnasium
+        # warns that it is not among render_modes) and only render() fails.
+        if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
         location, separator, class_name = env_class.rpartition(":")
         if location.endswith(".py"):
@@ -106,6 +108,11 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         if self._needs_reset:
             raise BlenderEnvError(f"{self.env_id}: call reset() before step(): no episode is running")
         return wire.decode_step_reply(self._request(request, "step"), self._observation_layout)
+
+    def render(self) -> None:
+        if self.render_mode is None:
+            return None
+        raise BlendgymError(f"{self.env_id}: cannot render: this env has no rendering yet (render_modes: [])")
 
     def close(self) -> None:
         """End the Blender process and restore the calling thread's CPU affinity; idempotent."""

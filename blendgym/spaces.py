@@ -90,17 +90,16 @@ def _discrete_checker(start: int, stop: int) -> Check:
 def _array_checker(shape: tuple[int, ...], dtype: np.dtype, low: np.ndarray, high: np.ndarray) -> Check:
     float_space = dtype.kind == "f"
     accepted_kinds = "fiu" if float_space else "iub"
+    values = "numbers" if float_space else "integers"
 
     def check_array(action: Any) -> np.ndarray:
         array = np.asarray(action)
         if array.dtype.kind not in accepted_kinds:
-            raise ValueError(f"action must be a numeric array of shape {shape} ({dtype}), got {_describe(action)}")
+            raise ValueError(f"action must be an array of {values} of shape {shape} ({dtype}), got {_describe(action)}")
         if array.shape != shape:
             raise ValueError(f"action has shape {array.shape}, the action space needs {shape}")
         if float_space and array.dtype.kind == "f" and not np.all(np.isfinite(array)):
             raise ValueError(f"action contains NaN or infinity: {array}")
-        if not float_space and array.dtype.kind == "f":
-            raise ValueError(f"action must hold integers ({dtype}), got dtype {array.dtype}")
         if np.any(array < low) or np.any(array > high):
             raise ValueError(f"action {array} is outside the action space bounds [{low}, {high}]")
         return array

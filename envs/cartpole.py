@@ -52,7 +52,7 @@ class CartPole(SceneEnv):
     | 3 | pole angular velocity (rad/s) | -inf | inf |
 
     Blender exposes no body velocities, so the velocities are second-order backward differences of the last
-    three frames' poses (exact at reset, where the start velocity is held for one launch frame).
+    three frames' poses (within 1e-3 of the requested start velocities at reset, which the launch frame holds).
 
     ## Reward
     +1 for every step, including the one that terminates; 0 for steps taken after termination.

@@ -1,0 +1,92 @@
+"""Failures inside Blender reach the host as typed errors that name the env and the process, and the env
+goes on after a reset. Uses tests/envs/faulty.py, loaded from its path as a user's env would be."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import blendgym
+from conftest import FAULTY_ENV, process_alive
+
+
+@pytest.fixture
+def env():
+    env = blendgym.BlenderEnv(FAULTY_ENV, timeout=3.0)
+    yield env
+    env.close()
+
+
+def test_a_user_env_from_a_file_steps_frame_skip_frames(env: blendgym.BlenderEnv) -> None:
+    observation, info = env.reset(seed=1)
+    start = info["frame"]
+    heights = [observation[0]]
+    for step in range(1, 4):
+        observation, _, _, _, info = env.step(0)
+        assert info["frame"] == start + 3 * step
+        heights.append(observation[0])
+    assert np.all(np.diff(heights) < 0)  # the ball falls
+
+
+def test_an_exception_in_blender_arrives_with_its_traceback(env: blendgym.BlenderEnv) -> None:
+    env.reset(seed=1)
+    with pytest.raises(blendgym.BlenderEnvError) as raised:
+        env.step(1)
+    message = str(raised.value)
+    assert "boom from inside Blender" in message and "faulty.py" in message and "apply_action" in message
+    assert FAULTY_ENV in message and f"pid {env.process.process.pid}" in message
+    assert raised.value.remote_type == "RuntimeError" and "Traceback" in raised.value.remote_traceback
+    with pytest.raises(blendgym.BlenderEnvError, match="reset"):
+        env.step(0)
+    pid = env.process.process.pid
+    env.reset(seed=1)
+    env.step(0)
+    assert env.process.process.pid == pid  # the same Blender goes on
+
+
+def test_a_dying_blender_is_reported_and_replaced_on_reset(env: blendgym.BlenderEnv) -> None:
+    env.reset()
+    old = env.process.process.pid
+    with pytest.raises(blendgym.BlenderProcessDied, match="exited with code 3"):
+        env.step(2)
+    assert env.process is None
+    observation, _ = env.reset(seed=2)
+    assert env.process.process.pid != old and observation in env.observation_space
+    env.step(0)
+
+
+def test_a_hung_blender_times_out_is_killed_and_replaced(env: blendgym.BlenderEnv) -> None:
+    env.reset()
+    hung = env.process.process.pid
+    started = time.monotonic()
+    with pytest.raises(blendgym.BlenderTimeoutError, match="within 3 s"):
+        env.step(3)
+    assert 2.5 < time.monotonic() - started < 10
+    assert not process_alive(hung)
+    env.reset()
+    env.step(0)
+
+
+def test_a_failing_scene_build_is_a_start_error_with_traceback() -> None:
+    with pytest.raises(blendgym.BlenderStartError, match="the scene could not be built") as raised:
+        blendgym.BlenderEnv(FAULTY_ENV, fail_on_build=True)
+    assert "Traceback" in str(raised.value)
+
+
+def test_unknown_env_class_and_bad_kwargs_are_start_errors() -> None:
+    with pytest.raises(blendgym.BlenderStartError, match="No module named"):
+        blendgym.BlenderEnv("no_such_module:Env")
+    with pytest.raises(blendgym.BlenderStartError, match="unexpected keyword"):
+        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", no_such_argument=1)
+    with pytest.raises(ValueError, match="JSON"):
+        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", force_mag=object())
+
+
+def test_a_missing_blender_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(blendgym.BlenderNotFoundError, match="apt-get install blender"):
+        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", blender="/nonexistent/blender")
+    monkeypatch.setenv("BLENDGYM_BLENDER", "/nonexistent/blender")
+    with pytest.raises(blendgym.BlenderNotFoundError, match="/nonexistent/blender"):
+        blendgym.find_blender()

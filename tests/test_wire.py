@@ -1,0 +1,84 @@
+"""The codec of docs/protocol.md, alone (no Blender)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blendgym_blender import spaces, wire
+
+DICT_SPACE = spaces.Dict(
+    {
+        "flag": spaces.Discrete(3),
+        "image": spaces.Box(0, 255, (2, 3, 3), np.uint8),
+        "state": spaces.Box(-1.0, 1.0, (3,), np.float64),
+        "bits": spaces.MultiBinary(5),
+        "choice": spaces.MultiDiscrete((2, 4)),
+    }
+)
+
+
+def test_every_leaf_starts_eight_aligned_and_round_trips() -> None:
+    layout = wire.Layout(DICT_SPACE.to_json())
+    assert [leaf.offset % wire.ALIGNMENT for leaf in layout.leaves] == [0] * 5
+    value = {
+        "flag": np.int64(2),
+        "image": np.arange(18, dtype=np.uint8).reshape(2, 3, 3),
+        "state": np.array([0.5, -0.25, 1.0]),
+        "bits": np.array([1, 0, 1, 1, 0], dtype=np.int8),
+        "choice": np.array([1, 3]),
+    }
+    packed = wire.Layout(DICT_SPACE.to_json()).pack(value)
+    assert len(packed) == layout.nbytes
+    decoded = layout.unpack(b"\0" * 8 + packed, 8)
+    assert decoded.keys() == value.keys()
+    for key in value:
+        np.testing.assert_array_equal(decoded[key], value[key])
+    assert decoded["image"].flags.writeable
+
+
+def test_single_leaf_values() -> None:
+    discrete = wire.Layout(spaces.Discrete(2).to_json())
+    assert discrete.unpack(wire.STEP_REQUEST_PREFIX + discrete.pack(1), 8) == 1
+    box = wire.Layout(spaces.Box(-1, 1, (4,)).to_json())
+    observation = np.array([0.1, 0.2, 0.3, 0.4], np.float32)
+    np.testing.assert_array_equal(box.unpack(box.pack(observation), 0), observation)
+    with pytest.raises(ValueError, match="shape"):
+        box.pack(np.zeros(3))
+
+
+def test_a_frame_of_the_wrong_length_is_a_protocol_error() -> None:
+    layout = wire.Layout(spaces.Box(-1, 1, (4,)).to_json())
+    with pytest.raises(wire.ProtocolError):
+        layout.unpack(b"\0" * 12, 0)
+
+
+@pytest.mark.parametrize("info", [{}, {"frame": 3, "name": "x", "array": np.arange(2)}])
+def test_step_and_reset_replies_round_trip(info: dict) -> None:
+    layout = wire.Layout(spaces.Box(-1, 1, (4,)).to_json())
+    observation = np.array([1, 2, 3, 4], np.float32)
+    frame = wire.encode_step_reply(layout.pack(observation), 1.5, True, False, info)
+    assert frame[:1] == wire.STEP
+    decoded, reward, terminated, truncated, decoded_info = wire.decode_step_reply(frame, layout)
+    np.testing.assert_array_equal(decoded, observation)
+    assert (reward, terminated, truncated) == (1.5, True, False)
+    assert decoded_info == {key: (value.tolist() if isinstance(value, np.ndarray) else value) for key, value in info.items()}
+    decoded, decoded_info = wire.decode_reset_reply(wire.encode_reset_reply(layout.pack(observation), info), layout)
+    np.testing.assert_array_equal(decoded, observation)
+
+
+def test_reset_options_must_be_json() -> None:
+    assert wire.decode_json_body(wire.encode_reset(7, {"low": -0.1})) == {"seed": 7, "options": {"low": -0.1}}
+    with pytest.raises(ValueError, match="JSON"):
+        wire.encode_reset(None, {"bad": object()})
+
+
+def test_error_replies_carry_kind_type_message_and_traceback() -> None:
+    frame = wire.encode_error(wire.ERROR_ENV, "RuntimeError", "boom", "Traceback ...")
+    assert frame[:1] == wire.ERROR
+    assert wire.decode_json_body(frame) == {"kind": "env", "type": "RuntimeError", "message": "boom", "traceback": "Traceback ..."}
+
+
+def test_infinite_box_bounds_survive_json() -> None:
+    low, high = spaces.box_bounds(spaces.Box(-np.inf, np.inf, (2,)).to_json())
+    assert np.all(np.isneginf(low)) and np.all(np.isposinf(high))
