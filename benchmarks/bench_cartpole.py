@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -57,7 +58,8 @@ print("RESULT " + json.dumps(rates))
 def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: int) -> list[float]:
     # Import blendgym's Blender-side packages the way the bootstrap does, so editable installs work too.
     bootstrap = Path(package_directory("blendgym_blender")) / "bootstrap.py"
-    loader = f"import runpy\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n" + "".join(
+    host_paths = [path for path in sys.path if path and os.path.isdir(path)]
+    loader = f"import runpy, sys\nsys.path.extend({host_paths!r})\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n" + "".join(
         f"load_package({name!r}, {package_directory(name)!r})\n" for name in ("blendgym_blender", "blendgym_envs")
     )
     code = loader + "import bpy\n" + IN_PROCESS.format(steps=steps, repeats=repeats, seed=seed, max_steps=MAX_STEPS)

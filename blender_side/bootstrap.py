@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -29,6 +30,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int, default=None, help="pin every thread of this process to this CPU")
     parser.add_argument("--package", action="append", default=[], help="NAME=DIR: import package NAME from DIR")
     parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
+    parser.add_argument("--private-dir", default=None, help="the host's directory for this process; removed here if the host dies first")
     return parser.parse_args(argv)
 
 
@@ -105,6 +107,8 @@ def main(argv: list[str]) -> None:
     }
     agent.serve(env, hello)
     agent.close()
+    if not agent.host_alive() and args.private_dir:
+        shutil.rmtree(args.private_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

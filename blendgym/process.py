@@ -75,6 +75,7 @@ class BlenderProcess:
             "--endpoint", endpoint,
             "--parent-pid", str(os.getpid()),
             "--instance", str(instance),
+            "--private-dir", self.directory,
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
             *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),

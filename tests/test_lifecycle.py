@@ -21,7 +21,7 @@ HOST = """
 import sys, gymnasium, blendgym
 env = gymnasium.make("blendgym/CartPole-v0")
 env.reset(seed=0)
-print(env.unwrapped.process.process.pid, flush=True)
+print(env.unwrapped.process.process.pid, env.unwrapped.process.directory, flush=True)
 if sys.argv[1] == "exit":
     raise SystemExit(0)
 while True:
@@ -31,10 +31,11 @@ while True:
 """
 
 
-def start_host(mode: str) -> tuple[subprocess.Popen[str], int]:
+def start_host(mode: str) -> tuple[subprocess.Popen[str], int, str]:
     host = subprocess.Popen([sys.executable, "-c", HOST, mode], stdout=subprocess.PIPE, text=True)
     assert host.stdout is not None
-    return host, int(host.stdout.readline())
+    pid, directory = host.stdout.readline().split()
+    return host, int(pid), directory
 
 
 def wait_gone(pid: int, seconds: float) -> bool:
@@ -48,19 +49,20 @@ def wait_gone(pid: int, seconds: float) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_a_signalled_host_leaves_no_blender(signum: int) -> None:
-    host, blender = start_host("loop")
+    host, blender, directory = start_host("loop")
     time.sleep(0.5)  # mid-training
     host.send_signal(signum)
     host.wait(10)
     assert wait_gone(blender, 5.0), f"Blender pid {blender} outlived its host killed by {signal.Signals(signum).name}"
+    assert not os.path.exists(directory)
     if signum == signal.SIGTERM:
         assert host.returncode == -signal.SIGTERM  # the handler re-raised the default action
 
 
 def test_interpreter_exit_without_close_leaves_no_blender() -> None:
-    host, blender = start_host("exit")
+    host, blender, directory = start_host("exit")
     assert host.wait(10) == 0
-    assert wait_gone(blender, 5.0)
+    assert wait_gone(blender, 5.0) and not os.path.exists(directory)
 
 
 def test_garbage_collection_ends_the_process() -> None:
