@@ -23,6 +23,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="blendgym bootstrap")
     parser.add_argument("--env-class", required=True, help="module:Class or /path/file.py:Class")
     parser.add_argument("--env-kwargs", default="{}", help="JSON object of keyword arguments")
+    parser.add_argument("--env-id", default="", help="the env's registered id, reported in the handshake")
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--parent-pid", type=int, required=True)
     parser.add_argument("--seed", type=int, default=None)
@@ -97,6 +98,7 @@ def main(argv: list[str]) -> None:
     hello = {
         "blender_version": bpy.app.version_string,
         "embedded": embedded,
+        "env_id": args.env_id,
         "env_class": args.env_class,
         "instance": args.instance,
         "observation_space": env.observation_space.to_json(),

@@ -80,8 +80,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self.observation_space = to_gymnasium(hello["observation_space"])
         self.action_space = to_gymnasium(hello["action_space"])
         self.metadata = {**self.metadata, "render_fps": hello["render_fps"]}
-        self._observation_layout = wire.Layout(hello["observation_space"])
-        self._action_encoder = ActionEncoder(hello["action_space"])
+        self._observation_layout: wire.Layout = wire.Layout(hello["observation_space"])
+        self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
 
     @property
     def process(self) -> BlenderProcess | None:

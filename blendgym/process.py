@@ -72,6 +72,7 @@ class BlenderProcess:
         arguments = [
             "--env-class", env_class,
             "--env-kwargs", kwargs_json,
+            "--env-id", name,
             "--endpoint", endpoint,
             "--parent-pid", str(os.getpid()),
             "--instance", str(instance),
@@ -129,13 +130,13 @@ class BlenderProcess:
                 if not self.alive:
                     raise BlenderProcessDied(
                         f"{self.name}: the Blender process exited with code {self.process.returncode} during {what}. "
-                        f"The next reset() starts a new one.{self.log_tail()}"
+                        f"{_advice(what)}{self.log_tail()}"
                     ) from None
                 if waited >= timeout:
                     self.kill()
                     raise BlenderTimeoutError(
-                        f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed and the "
-                        f"next reset() starts a new one. Raise the env's timeout if {what} is slow on purpose.{self.log_tail()}"
+                        f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed. "
+                        f"{_advice(what)}{self.log_tail()}"
                     ) from None
         self.pending = False
         if reply[:1] == wire.ERROR:
@@ -180,6 +181,12 @@ class BlenderProcess:
         self.socket.close(linger=0)
         self.context.term()
         self._finalizer()
+
+
+def _advice(what: str) -> str:
+    if what == "start-up":
+        return "Raise startup_timeout= if Blender starts slowly here, and read its output below."
+    return f"The next reset() starts a new one; raise timeout= if {what} is slow on purpose."
 
 
 def _command(blender: Blender) -> list[str]:

@@ -67,6 +67,7 @@ def test_make_works_from_any_directory_and_declares_cartpole_spaces(tmp_path: Pa
         assert observation in env.observation_space and info == {}
         process = env.unwrapped.process
         assert process.hello["embedded"] and process.hello["blender_version"].startswith("4.5")
+        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == 1
     finally:
         env.close()
 
@@ -80,7 +81,7 @@ def test_same_seed_and_actions_give_bit_identical_observations(env: gymnasium.En
     actions = [int(a) for a in np.random.default_rng(3).integers(0, 2, 60)]
     first = run(env, 7, actions)
     second = run(env, 7, actions)
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, second))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(first, second, strict=True))
     assert first[0].tobytes() != run(env, 8, actions)[0].tobytes()
 
 
@@ -124,7 +125,7 @@ def test_rewards_termination_and_truncation(env: gymnasium.Env) -> None:
     short = gymnasium.make(ENV_ID, max_episode_steps=30)
     try:
         observation, _ = short.reset(seed=2)
-        for step in range(30):
+        for _ in range(30):
             observation, _, terminated, truncated, _ = short.step(int(observation[2] + 0.5 * observation[3] > 0))
             assert not terminated
         assert truncated
@@ -141,7 +142,7 @@ def test_bad_actions_raise_value_error_and_change_nothing(env: gymnasium.Env) ->
             with pytest.raises(ValueError, match="CartPole"):
                 env.step(bad)
         observations.append(env.step(action)[0])
-    assert all(a.tobytes() == b.tobytes() for a, b in zip(expected, observations))
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(expected, observations, strict=True))
 
 
 def test_bad_reset_options_are_rejected_and_the_env_goes_on(env: gymnasium.Env) -> None:

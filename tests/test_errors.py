@@ -75,6 +75,13 @@ def test_a_failing_scene_build_is_a_start_error_with_traceback() -> None:
     assert "Traceback" in str(raised.value)
 
 
+def test_a_start_up_timeout_reports_blenders_output() -> None:
+    with pytest.raises(blendgym.BlenderStartError, match="no reply to start-up within 0.01 s") as raised:
+        blendgym.BlenderEnv(FAULTY_ENV, startup_timeout=0.01)
+    assert "startup_timeout=" in str(raised.value)
+    assert "Last lines of Blender's output" in str(raised.value) or "Blender printed nothing" in str(raised.value)
+
+
 def test_unknown_env_class_and_bad_kwargs_are_start_errors() -> None:
     with pytest.raises(blendgym.BlenderStartError, match="No module named"):
         blendgym.BlenderEnv("no_such_module:Env")
