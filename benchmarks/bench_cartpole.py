@@ -8,7 +8,7 @@ and no socket. "Channel" is ``gymnasium.make("blendgym/CartPole-v0")`` with its 
 default placement (cpu_affinity="auto") and, for comparison, with placement left to the OS.
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
-    python benchmarks/bench_cartpole.py [--steps 20000] [--repeats 3] [--blender /usr/bin/blender]
+    python benchmarks/bench_cartpole.py [--steps 20000] [--repeats 5] [--blender /usr/bin/blender]
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def run_channel(blender: str | None, steps: int, repeats: int, seed: int, cpu_af
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--blender", default=None, help="a Blender executable instead of the embedded bpy module")
     args = parser.parse_args()

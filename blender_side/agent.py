@@ -13,6 +13,7 @@ from .env import SceneEnv
 
 # How often an idle agent checks that the host is still alive.
 PARENT_CHECK_MS = 250
+CLOSE_OPCODE = wire.CLOSE[0]
 
 
 class RemoteControlledAgent:
@@ -31,9 +32,10 @@ class RemoteControlledAgent:
 
     def receive(self) -> bytes | None:
         """The next request, or None once the host has died."""
+        recv = self.socket.recv
         while True:
             try:
-                return self.socket.recv()
+                return recv()
             except zmq.Again:
                 if not self.host_alive():
                     return None
@@ -46,11 +48,11 @@ class RemoteControlledAgent:
 
     def serve(self, env: SceneEnv, hello: dict[str, Any]) -> None:
         """Answer requests until the host says close or dies."""
-        session = _Session(env, hello)
+        handle, send = _Session(env, hello).handle, self.socket.send
         while (frame := self.receive()) is not None:
-            reply = session.handle(frame)
-            self.socket.send(reply)
-            if reply[:1] == wire.CLOSE:
+            reply = handle(frame)
+            send(reply)
+            if reply[0] == CLOSE_OPCODE:
                 return
 
     def close(self) -> None:
@@ -67,15 +69,15 @@ class _Session:
         self.observation = wire.Layout(env.observation_space.to_json())
         self.action = wire.Layout(env.action_space.to_json())
         self.needs_reset = True
-        self.handlers: dict[bytes, Callable[[bytes], bytes]] = {
-            wire.HELLO: self.on_hello,
-            wire.RESET: self.on_reset,
-            wire.STEP: self.on_step,
-            wire.CLOSE: lambda frame: wire.CLOSE,
+        self.handlers: dict[int, Callable[[bytes], bytes]] = {
+            wire.HELLO[0]: self.on_hello,
+            wire.RESET[0]: self.on_reset,
+            wire.STEP[0]: self.on_step,
+            wire.CLOSE[0]: lambda frame: wire.CLOSE,
         }
 
     def handle(self, frame: bytes) -> bytes:
-        handler = self.handlers.get(frame[:1])
+        handler = self.handlers.get(frame[0]) if frame else None
         if handler is None:
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"unknown opcode {frame[:1]!r}")
         try:

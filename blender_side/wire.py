@@ -87,6 +87,10 @@ class Layout:
         self.nbytes = offset
         # Most spaces are one leaf (a Box, a Discrete); they skip the general loops on the hot path.
         self.single = leaves[0] if len(leaves) == 1 and not self.is_dict else None
+        if self.single is not None:
+            self._dtype = self.single.dtype
+            self._count = self.single.nbytes // self._dtype.itemsize
+            self._shape = self.single.shape
 
     def pack(self, value: Any) -> bytes:
         """The value's leaves as bytes, padded as the protocol says. Raises ValueError on a shape mismatch."""
@@ -111,11 +115,11 @@ class Layout:
         """The value whose leaves begin at ``start`` in ``frame``, as fresh writable numpy arrays."""
         if len(frame) != start + self.nbytes:
             raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
-        leaf = self.single
-        if leaf is not None:
-            if leaf.shape == ():
-                return np.frombuffer(frame, leaf.dtype, 1, start)[0]
-            return np.frombuffer(frame, leaf.dtype, -1, start).reshape(leaf.shape).copy()
+        if self.single is not None:
+            array = np.frombuffer(frame, self._dtype, self._count, start)
+            if len(self._shape) == 1:
+                return array.copy()
+            return array[0] if not self._shape else array.reshape(self._shape).copy()
         result: dict[str, Any] = {}
         for leaf in self.leaves:
             count = leaf.nbytes // leaf.dtype.itemsize

@@ -36,6 +36,7 @@ from .errors import (
 # How long the host waits between checks that the process is alive while a reply is outstanding.
 POLL_MS = 100
 CLOSE_TIMEOUT = 5.0
+ERROR_OPCODE = wire.ERROR[0]
 LOG_TAIL_LINES = 40
 
 _live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
@@ -139,7 +140,7 @@ class BlenderProcess:
                         f"{_advice(what)}{self.log_tail()}"
                     ) from None
         self.pending = False
-        if reply[:1] == wire.ERROR:
+        if reply[0] == ERROR_OPCODE:
             raise self._error(wire.decode_json_body(reply), what)
         return reply
 

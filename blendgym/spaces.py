@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import struct
 from typing import Any, Callable
 
@@ -76,13 +77,16 @@ def _checker(space: dict[str, Any]) -> Check:
 
 def _discrete_checker(start: int, stop: int) -> Check:
     def check_discrete(action: Any) -> int:
-        if isinstance(action, np.ndarray) and action.shape == () and action.dtype.kind in "iu":
-            action = action.item()
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise ValueError(f"action must be an integer in [{start}, {stop}), got {_describe(action)}")
-        if not start <= action < stop:
-            raise ValueError(f"action {action} is outside the action space [{start}, {stop})")
-        return int(action)
+        # operator.index takes Python and numpy integers and 0-d integer arrays, and nothing else but bools.
+        try:
+            if isinstance(action, (bool, np.bool_)):
+                raise TypeError
+            value = operator.index(action)
+        except TypeError:
+            raise ValueError(f"action must be an integer in [{start}, {stop}), got {_describe(action)}") from None
+        if not start <= value < stop:
+            raise ValueError(f"action {value} is outside the action space [{start}, {stop})")
+        return value
 
     return check_discrete
 
