@@ -207,8 +207,8 @@ class CartPole(SceneEnv):
         self.spin.enabled = False
         after = self._pose()
         # The launch frame moved at constant velocity, so the frame before it lies as far back again.
-        self.poses.extend([(2 * before[0] - after[0], 2 * before[1] - after[1]), before])
-        self.observed_frame = self.frame - 1
+        self.poses.extend([(2 * before[0] - after[0], 2 * before[1] - after[1]), before, after])
+        self.observed_frame = self.frame
 
     def apply_action(self, action: Any) -> None:
         force = self.force_mag if int(action) == 1 else -self.force_mag
