@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ import gymnasium
 import numpy as np
 
 import blendgym
-from blendgym.process import package_directory
+from blendgym.process import host_python_path, package_directory
 
 MAX_STEPS = 500
 
@@ -58,8 +57,7 @@ print("RESULT " + json.dumps(rates))
 def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: int) -> list[float]:
     # Import blendgym's Blender-side packages the way the bootstrap does, so editable installs work too.
     bootstrap = Path(package_directory("blendgym_blender")) / "bootstrap.py"
-    host_paths = [path for path in sys.path if path and os.path.isdir(path)]
-    loader = f"import runpy, sys\nsys.path.extend({host_paths!r})\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n" + "".join(
+    loader = f"import runpy, sys\nsys.path.extend({host_python_path()!r})\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n" + "".join(
         f"load_package({name!r}, {package_directory(name)!r})\n" for name in ("blendgym_blender", "blendgym_envs")
     )
     code = loader + "import bpy\n" + IN_PROCESS.format(steps=steps, repeats=repeats, seed=seed, max_steps=MAX_STEPS)

@@ -49,10 +49,18 @@ class Leaf:
     dtype: np.dtype
     shape: tuple[int, ...]
     offset: int
+    count: int  # elements, stored because unpacking needs it on every step
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+        return self.count * self.dtype.itemsize
+
+    def read(self, frame: bytes | memoryview, start: int) -> Any:
+        """This leaf of the value whose leaves begin at ``start``: a fresh array, or a numpy scalar for shape ()."""
+        array = np.frombuffer(frame, self.dtype, self.count, start + self.offset)
+        if not self.shape:
+            return array[0]
+        return (array if len(self.shape) == 1 else array.reshape(self.shape)).copy()
 
 
 def _leaves(space: dict[str, Any], path: tuple[str, ...]) -> list[tuple[tuple[str, ...], np.dtype, tuple[int, ...]]]:
@@ -80,24 +88,21 @@ class Layout:
         offset = 0
         for path, dtype, shape in _leaves(space, ()):
             offset = aligned(offset)
-            leaf = Leaf(path, dtype, shape, offset)
+            leaf = Leaf(path, dtype, shape, offset, int(np.prod(shape, dtype=np.int64)))
             leaves.append(leaf)
             offset += leaf.nbytes
         self.leaves: tuple[Leaf, ...] = tuple(leaves)
         self.nbytes = offset
         # Most spaces are one leaf (a Box, a Discrete); they skip the general loops on the hot path.
         self.single = leaves[0] if len(leaves) == 1 and not self.is_dict else None
-        if self.single is not None:
-            self._dtype = self.single.dtype
-            self._count = self.single.nbytes // self._dtype.itemsize
-            self._shape = self.single.shape
 
     def pack(self, value: Any) -> bytes:
         """The value's leaves as bytes, padded as the protocol says. Raises ValueError on a shape mismatch."""
-        if self.single is not None:
-            array = np.asarray(value, dtype=self.single.dtype)
-            if array.shape != self.single.shape:
-                raise ValueError(f"value has shape {array.shape}, the space says {self.single.shape}")
+        leaf = self.single
+        if leaf is not None:
+            array = np.asarray(value, dtype=leaf.dtype)
+            if array.shape != leaf.shape:
+                raise ValueError(f"value has shape {array.shape}, the space says {leaf.shape}")
             return array.tobytes()
         out = bytearray(self.nbytes)
         for leaf in self.leaves:
@@ -115,18 +120,12 @@ class Layout:
         """The value whose leaves begin at ``start`` in ``frame``, as fresh writable numpy arrays."""
         if len(frame) != start + self.nbytes:
             raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
-        if self.single is not None:
-            array = np.frombuffer(frame, self._dtype, self._count, start)
-            if len(self._shape) == 1:
-                return array.copy()
-            return array[0] if not self._shape else array.reshape(self._shape).copy()
+        leaf = self.single
+        if leaf is not None:
+            return leaf.read(frame, start)
         result: dict[str, Any] = {}
         for leaf in self.leaves:
-            count = leaf.nbytes // leaf.dtype.itemsize
-            array = np.frombuffer(frame, leaf.dtype, count, start + leaf.offset).reshape(leaf.shape).copy()
-            value: Any = array[()] if leaf.shape == () else array
-            if not self.is_dict:
-                return value
+            value = leaf.read(frame, start)
             target = result
             for key in leaf.path[:-1]:
                 target = target.setdefault(key, {})
@@ -190,10 +189,10 @@ def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:
 
 
 def encode_step_reply(observation: bytes, reward: float, terminated: bool, truncated: bool, info: dict[str, Any]) -> bytes:
-    if not info:  # The common case; the 16-byte header keeps the observation aligned.
-        return STEP_REPLY.pack(STEP, bool(terminated), bool(truncated), 0, float(reward)) + observation
-    info_json = _json(info)
+    info_json = _json(info) if info else b""
     header = STEP_REPLY.pack(STEP, bool(terminated), bool(truncated), len(info_json), float(reward))
+    if not info_json:  # The common case; the 16-byte header keeps the observation aligned.
+        return header + observation
     return _with_info(header, info_json, observation)
 
 
@@ -209,8 +208,8 @@ def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bo
     if not info_length:
         return observation.unpack(frame, STEP_REPLY.size), reward, terminated == 1, truncated == 1, {}
     end = STEP_REPLY.size + info_length
-    info = _load_json(memoryview(frame)[STEP_REPLY.size : end]) if info_length else {}
-    return observation.unpack(frame, aligned(end)), reward, bool(terminated), bool(truncated), info
+    info = _load_json(memoryview(frame)[STEP_REPLY.size : end])
+    return observation.unpack(frame, aligned(end)), reward, terminated == 1, truncated == 1, info
 
 
 def encode_error(kind: str, type_name: str, message: str, traceback: str = "") -> bytes:

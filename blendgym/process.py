@@ -81,7 +81,7 @@ class BlenderProcess:
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
             *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
-            *(f"--python-path={path}" for path in sys.path if path and os.path.isdir(path)),
+            *(f"--python-path={path}" for path in host_python_path()),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
@@ -195,6 +195,11 @@ def _command(blender: Blender) -> list[str]:
     if blender.embedded:
         return [blender.program, "-P", bootstrap]
     return [blender.program, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
+
+
+def host_python_path() -> list[str]:
+    """This interpreter's import folders, which Blender appends to its own (numpy, pyzmq, user envs)."""
+    return [path for path in sys.path if path and os.path.isdir(path)]
 
 
 def package_directory(package: str) -> str:
