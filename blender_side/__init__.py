@@ -1,5 +1,9 @@
 """blendgym's Blender side: what runs inside a Blender process to serve one env.
 
-Installed as ``blendgym_blender``. Needs only bpy, numpy and pyzmq. ``wire`` and ``spaces`` import no bpy,
-so the host shares them; ``env`` and ``agent`` run inside Blender only.
+Installed as ``blendgym_blender``. Needs only bpy, numpy and pyzmq. ``wire``, ``spaces`` and ``attributes``
+import no bpy, so the host shares them; ``env`` and ``agent`` run inside Blender only.
 """
+
+from .attributes import remote
+
+__all__ = ["remote"]

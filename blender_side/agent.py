@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import zmq
 
-from . import wire
+from . import attributes, wire
 from .env import SceneEnv
 
 # How often an idle agent checks that the host is still alive.
@@ -74,6 +74,7 @@ class _Session:
             wire.RESET[0]: self.on_reset,
             wire.STEP[0]: self.on_step,
             wire.CLOSE[0]: lambda frame: wire.CLOSE,
+            wire.ATTRIBUTE[0]: self.on_attribute,
         }
 
     def handle(self, frame: bytes) -> bytes:
@@ -112,6 +113,27 @@ class _Session:
         except Exception as error:
             self.needs_reset = True
             return _env_error(error)
+
+    def on_attribute(self, frame: bytes) -> bytes:
+        request = wire.decode_json_body(frame)
+        try:
+            if not isinstance(request, dict):
+                raise wire.ProtocolError("an attribute request is a JSON object")
+            if "get" in request:
+                value = attributes.get_attribute(self.env, request["get"])
+            elif "set" in request:
+                value = attributes.set_attribute(self.env, request["set"], request.get("value"))
+            elif "call" in request:
+                value = attributes.call_method(self.env, request["call"], list(request.get("args", [])), dict(request.get("kwargs", {})))
+            else:
+                raise wire.ProtocolError("an attribute request names one of get, set or call")
+            return wire.encode_attribute_reply(value)
+        except attributes.AttributeRequestError as error:
+            return wire.encode_error(wire.ERROR_ATTRIBUTE, error.kind.__name__, str(error))
+        except wire.ProtocolError:
+            raise
+        except Exception as error:
+            return wire.encode_error(wire.ERROR_ATTRIBUTE, type(error).__name__, str(error), traceback.format_exc())
 
 
 def _env_error(error: Exception) -> bytes:

@@ -13,18 +13,20 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 HELLO = b"H"
 RESET = b"R"
 STEP = b"S"
 CLOSE = b"C"
+ATTRIBUTE = b"A"
 ERROR = b"E"
 
 # Error kinds, see "Errors" in docs/protocol.md.
 ERROR_ENV = "env"
 ERROR_STATE = "state"
 ERROR_PROTOCOL = "protocol"
+ERROR_ATTRIBUTE = "attribute"
 ERROR_START = "start"
 
 ALIGNMENT = 8
@@ -133,6 +135,21 @@ class Layout:
         return result
 
 
+    def unpack_into(self, frame: bytes | memoryview, start: int, batch: Any, index: int) -> None:
+        """Write the value whose leaves begin at ``start`` into row ``index`` of ``batch``.
+
+        ``batch`` holds one array per leaf with a leading batch axis (nested dicts of them for a Dict space),
+        as ``gymnasium.vector.utils.create_empty_array`` makes it.
+        """
+        if len(frame) != start + self.nbytes:
+            raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        for leaf in self.leaves:
+            target = batch
+            for key in leaf.path:
+                target = target[key]
+            target[index] = np.frombuffer(frame, leaf.dtype, leaf.count, start + leaf.offset).reshape(leaf.shape)
+
+
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), default=_to_builtin).encode()
 
@@ -167,6 +184,17 @@ def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
         raise ValueError(f"reset options must be JSON serialisable: {exc}") from None
 
 
+def encode_attribute(request: dict[str, Any]) -> bytes:
+    """An ``A`` request: ``{"get": name}``, ``{"set": name, "value": v}`` or ``{"call": name, "args": [...], "kwargs": {...}}``.
+
+    Raises ValueError when the request cannot travel as JSON.
+    """
+    try:
+        return ATTRIBUTE + _json(request)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"attribute values and arguments must be JSON serialisable: {exc}") from None
+
+
 def decode_json_body(frame: bytes) -> Any:
     return _load_json(memoryview(frame)[1:])
 
@@ -183,6 +211,11 @@ def _with_info(header: bytes, info_json: bytes, observation: bytes) -> bytes:
     return b"".join((header, info_json, padding, observation))
 
 
+def encode_attribute_reply(value: Any) -> bytes:
+    """Raises TypeError when the value is not JSON."""
+    return ATTRIBUTE + _json({"value": value})
+
+
 def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:
     info_json = _json(info) if info else b""
     return _with_info(RESET_REPLY.pack(RESET, len(info_json)), info_json, observation)
@@ -196,20 +229,31 @@ def encode_step_reply(observation: bytes, reward: float, terminated: bool, trunc
     return _with_info(header, info_json, observation)
 
 
-def decode_reset_reply(frame: bytes, observation: Layout) -> tuple[Any, dict[str, Any]]:
+def split_reset_reply(frame: bytes) -> tuple[dict[str, Any], int]:
+    """A reset reply's info and the offset at which its observation's leaves begin."""
     _, info_length = RESET_REPLY.unpack_from(frame)
     end = RESET_REPLY.size + info_length
     info = _load_json(memoryview(frame)[RESET_REPLY.size : end]) if info_length else {}
-    return observation.unpack(frame, aligned(end)), info
+    return info, aligned(end)
+
+
+def decode_reset_reply(frame: bytes, observation: Layout) -> tuple[Any, dict[str, Any]]:
+    info, start = split_reset_reply(frame)
+    return observation.unpack(frame, start), info
+
+
+def split_step_reply(frame: bytes) -> tuple[float, bool, bool, dict[str, Any], int]:
+    """A step reply's reward, terminated, truncated and info, and the offset of its observation's leaves."""
+    _, terminated, truncated, info_length, reward = STEP_REPLY.unpack_from(frame)
+    if not info_length:
+        return reward, terminated == 1, truncated == 1, {}, STEP_REPLY.size
+    end = STEP_REPLY.size + info_length
+    return reward, terminated == 1, truncated == 1, _load_json(memoryview(frame)[STEP_REPLY.size : end]), aligned(end)
 
 
 def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-    _, terminated, truncated, info_length, reward = STEP_REPLY.unpack_from(frame)
-    if not info_length:
-        return observation.unpack(frame, STEP_REPLY.size), reward, terminated == 1, truncated == 1, {}
-    end = STEP_REPLY.size + info_length
-    info = _load_json(memoryview(frame)[STEP_REPLY.size : end])
-    return observation.unpack(frame, aligned(end)), reward, terminated == 1, truncated == 1, info
+    reward, terminated, truncated, info, start = split_step_reply(frame)
+    return observation.unpack(frame, start), reward, terminated, truncated, info
 
 
 def encode_error(kind: str, type_name: str, message: str, traceback: str = "") -> bytes:

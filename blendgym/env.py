@@ -12,7 +12,7 @@ from blendgym_blender import wire
 
 from . import affinity
 from .blender import find_blender
-from .errors import BlenderEnvError, BlendgymError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
+from .errors import BlenderCallError, BlenderEnvError, BlendgymError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess
 from .spaces import ActionEncoder, to_gymnasium
 
@@ -109,6 +109,18 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             raise BlenderEnvError(f"{self.env_id}: call reset() before step(): no episode is running")
         return wire.decode_step_reply(self._request(request, "step"), self._observation_layout)
 
+    def remote_get(self, name: str) -> Any:
+        """The value of the Blender-side env's public attribute ``name`` (docs/protocol.md, "Attributes")."""
+        return self._attribute({"get": name}, f"get {name!r}")
+
+    def remote_set(self, name: str, value: Any) -> None:
+        """Replace the Blender-side env's public attribute ``name`` with a JSON value of the same kind."""
+        self._attribute({"set": name, "value": value}, f"set {name!r}")
+
+    def remote_call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the Blender-side env's method ``name``, which must be marked ``@blendgym_blender.remote``."""
+        return self._attribute({"call": name, "args": args, "kwargs": kwargs}, f"call {name!r}")
+
     def render(self) -> None:
         if self.render_mode is None:
             return None
@@ -153,10 +165,18 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             self._process.close()
             self._process = None
 
+    def _attribute(self, request: dict[str, Any], what: str) -> Any:
+        frame = wire.encode_attribute(request)
+        if self._closed or self._process is None:
+            raise BlenderEnvError(f"{self.env_id}: no Blender process to {what}: call reset() first")
+        return wire.decode_json_body(self._request(frame, what))["value"]
+
     def _request(self, frame: bytes, what: str) -> bytes:
         assert self._process is not None
         try:
             return self._process.request(frame, self.timeout, what)
+        except BlenderCallError:
+            raise  # The episode is untouched.
         except BlenderEnvError:
             self._needs_reset = True
             raise

@@ -38,3 +38,15 @@ class BlenderEnvError(BlendgymError):
 
 class BlenderEnvValueError(BlenderEnvError, ValueError):
     """The Blender-side env raised ValueError, typically for bad reset options or env arguments."""
+
+
+class BlenderCallError(BlenderEnvError):
+    """A get, set or call on the Blender-side env failed (docs/protocol.md, "Attributes"); the episode goes on."""
+
+
+class BlenderAttributeError(BlenderCallError, AttributeError):
+    """An attribute request named something the Blender-side env does not offer; the episode goes on."""
+
+
+class BlenderRestartLimitError(BlendgymError):
+    """A pool's Blender process failed more often than its restart limit allows; the pool gave up on it."""

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from importlib.util import find_spec
 from pathlib import Path
@@ -25,12 +26,15 @@ from blendgym_blender import wire
 
 from .blender import Blender
 from .errors import (
+    BlenderAttributeError,
+    BlenderCallError,
     BlenderEnvError,
     BlenderEnvValueError,
     BlenderProcessDied,
     BlenderProtocolError,
     BlenderStartError,
     BlenderTimeoutError,
+    BlendgymError,
 )
 
 # How long the host waits between checks that the process is alive while a reply is outstanding.
@@ -46,7 +50,10 @@ _sigterm_lock = threading.Lock()
 class BlenderProcess:
     """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
 
-    ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions).
+    ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions). With
+    ``wait=False`` the constructor returns once Blender is launched and asked for its handshake, so several
+    processes start in parallel; ``finish_start`` then waits for the reply. A pool passes its own ZeroMQ
+    ``context`` so that all its sockets share one I/O thread.
     """
 
     def __init__(
@@ -60,6 +67,8 @@ class BlenderProcess:
         instance: int = 0,
         cpu: int | None = None,
         startup_timeout: float = 60.0,
+        context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        wait: bool = True,
     ) -> None:
         self.blender = blender
         self.directory = tempfile.mkdtemp(prefix="blendgym-")
@@ -96,20 +105,30 @@ class BlenderProcess:
         self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory)
         _live.add(self)
         _install_sigterm_handler()
-        self.context = zmq.Context(io_threads=1)
+        self._own_context = context is None
+        self.context = zmq.Context(io_threads=1) if context is None else context
         self.socket = self.context.socket(zmq.REQ)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVTIMEO, POLL_MS)
         self.socket.connect(endpoint)
-        self.pending = False
+        self.pending: str | None = None
+        self.sent_at = 0.0
+        self.hello: dict[str, Any] = {}
+        self.send(wire.encode_hello(), "start-up")
+        if wait:
+            self.finish_start(startup_timeout)
+
+    def finish_start(self, startup_timeout: float) -> dict[str, Any]:
+        """Wait for the handshake reply that ``__init__`` asked for; closes the process if it fails."""
         try:
-            self.hello: dict[str, Any] = wire.decode_json_body(self.request(wire.encode_hello(), startup_timeout, "start-up"))
+            self.hello = wire.decode_json_body(self.receive(startup_timeout))
         except (BlenderProcessDied, BlenderTimeoutError) as error:
             self.close()
             raise BlenderStartError(str(error)) from None
         except BaseException:
             self.close()
             raise
+        return self.hello
 
     @property
     def alive(self) -> bool:
@@ -117,38 +136,60 @@ class BlenderProcess:
 
     def request(self, frame: bytes, timeout: float, what: str) -> bytes:
         """Send one request and return its reply; raises the typed error of an E reply, a death or a timeout."""
-        if self.pending:
-            raise BlenderProtocolError(f"{self.name}: the previous {what} never got its reply; reset() the env")
-        self.pending = True
+        self.send(frame, what)
+        return self.receive(timeout)
+
+    def send(self, frame: bytes, what: str) -> None:
+        """Send a request without waiting; ``what`` names it in errors. One request at a time."""
+        if self.pending is not None:
+            raise BlenderProtocolError(f"{self.name}: the previous {self.pending} never got its reply; reset() the env")
+        self.pending = what
+        self.sent_at = time.monotonic()
         self.socket.send(frame)
-        waited = 0.0
+
+    def receive(self, timeout: float) -> bytes:
+        """The reply to the request sent, waiting up to ``timeout`` seconds from when it was sent."""
+        recv = self.socket.recv
         while True:
             try:
-                reply = self.socket.recv()
+                reply = recv()
                 break
             except zmq.Again:
-                waited += POLL_MS / 1000
-                if not self.alive:
-                    raise BlenderProcessDied(
-                        f"{self.name}: the Blender process exited with code {self.process.returncode} during {what}. "
-                        f"{_advice(what)}{self.log_tail()}"
-                    ) from None
-                if waited >= timeout:
-                    self.kill()
-                    raise BlenderTimeoutError(
-                        f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed. "
-                        f"{_advice(what)}{self.log_tail()}"
-                    ) from None
-        self.pending = False
+                self.check(timeout)
+        what = self.pending or "request"
+        self.pending = None
         if reply[0] == ERROR_OPCODE:
-            raise self._error(wire.decode_json_body(reply), what)
+            raise self.error_from_reply(reply, what)
         return reply
 
-    def _error(self, error: dict[str, Any], what: str) -> Exception:
+    def check(self, timeout: float) -> None:
+        """Raise if the process has died, or kill it and raise if its request is older than ``timeout``."""
+        what = self.pending or "request"
+        if not self.alive:
+            raise BlenderProcessDied(
+                f"{self.name}: the Blender process exited with code {self.process.returncode} during {what}. "
+                f"{_advice(what)}{self.log_tail()}"
+            )
+        if time.monotonic() - self.sent_at >= timeout:
+            self.kill()
+            raise BlenderTimeoutError(
+                f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed. "
+                f"{_advice(what)}{self.log_tail()}"
+            )
+
+    def error_from_reply(self, reply: bytes, what: str) -> BlendgymError:
+        """The typed exception for an ``E`` reply to ``what`` (docs/protocol.md, "Errors")."""
+        error = wire.decode_json_body(reply)
         kind, remote_type, message = error.get("kind"), error.get("type", ""), error.get("message", "")
         trace = error.get("traceback", "")
         if kind == wire.ERROR_START:
             return BlenderStartError(f"{self.name}: building the env in Blender raised {remote_type}: {message}\n\nBlender traceback:\n{trace}")
+        if kind == wire.ERROR_ATTRIBUTE:
+            text = f"{self.name}: {what} failed in Blender with {remote_type}: {message}. The episode goes on."
+            if trace:
+                text += f"\n\nBlender traceback:\n{trace}"
+            attribute_class = BlenderAttributeError if remote_type == "AttributeError" else BlenderCallError
+            return attribute_class(text, remote_type, trace)
         if kind == wire.ERROR_PROTOCOL:
             return BlenderProtocolError(f"{self.name}: the Blender side rejected the {what} request: {message}")
         text = f"{self.name}: {what} failed in Blender with {remote_type}: {message}. Call reset() to go on."
@@ -171,16 +212,17 @@ class BlenderProcess:
 
     def close(self) -> None:
         """Ask Blender to exit, wait briefly, then kill it; idempotent."""
-        if not self._finalizer.alive:
-            return
-        if self.alive and not self.pending:
+        # At interpreter exit the finalizer may have killed the process already; the socket is closed anyway,
+        # or terminating a shared context would wait for it forever.
+        if self._finalizer.alive and self.alive and self.pending is None:
             try:
                 self.request(wire.CLOSE, CLOSE_TIMEOUT, "close")
                 self.process.wait(CLOSE_TIMEOUT)
             except Exception:
                 pass  # Killed below.
         self.socket.close(linger=0)
-        self.context.term()
+        if self._own_context:
+            self.context.term()
         self._finalizer()
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium
 
 ENTRY_POINT = "blendgym.env:BlenderEnv"
+VECTOR_ENTRY_POINT = "blendgym.vector:BlenderVectorEnv"
 
 ENVS: dict[str, dict[str, Any]] = {
     "blendgym/CartPole-v0": {
@@ -24,6 +25,7 @@ def register_envs() -> None:
         gymnasium.register(
             env_id,
             entry_point=ENTRY_POINT,
+            vector_entry_point=VECTOR_ENTRY_POINT,
             kwargs={"env_class": entry["env_class"], "env_id": env_id},
             max_episode_steps=entry["max_episode_steps"],
             reward_threshold=entry["reward_threshold"],

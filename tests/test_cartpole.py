@@ -12,6 +12,7 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import blendgym
+from blendgym_blender import wire
 from conftest import process_alive
 
 ENV_ID = "blendgym/CartPole-v0"
@@ -67,7 +68,7 @@ def test_make_works_from_any_directory_and_declares_cartpole_spaces(tmp_path: Pa
         assert observation in env.observation_space and info == {}
         process = env.unwrapped.process
         assert process.hello["embedded"] and process.hello["blender_version"].startswith("4.5")
-        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == 1
+        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == wire.PROTOCOL_VERSION == 2
     finally:
         env.close()
 

@@ -1,0 +1,74 @@
+"""What ``A`` (attribute) requests may reach on an env object: docs/protocol.md, "Attributes".
+
+The env class decides what is reachable; a request only names it. Public data attributes holding JSON
+values can be read and replaced by a value of the same kind, and only methods marked ``@remote`` can be
+called (``call`` on a data attribute returns its value, as gymnasium's vector ``call`` does). Imports no bpy, so the rules are tested without Blender.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+REMOTE_MARK = "__blendgym_remote__"
+JSON_KINDS: tuple[type, ...] = (bool, int, float, str, list, dict, type(None))
+
+
+def remote(method: Method) -> Method:
+    """Let hosts call this env method by name (``call`` / ``env_method``); its arguments and result are JSON."""
+    setattr(method, REMOTE_MARK, True)
+    return method
+
+
+class AttributeRequestError(Exception):
+    """A request for something the env does not offer; ``kind`` is the Python exception type to report."""
+
+    def __init__(self, kind: type[Exception], message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def get_attribute(env: object, name: str) -> Any:
+    value = _public(env, name)
+    if callable(value):
+        raise AttributeRequestError(AttributeError, f"{name!r} is a method: use call, not get")
+    return value
+
+
+def set_attribute(env: object, name: str, value: Any) -> None:
+    current = _public(env, name)
+    if callable(current) or not isinstance(current, JSON_KINDS):
+        raise AttributeRequestError(AttributeError, f"{name!r} holds a {type(current).__name__}, which cannot be set remotely")
+    if not _same_kind(current, value):
+        raise AttributeRequestError(TypeError, f"{name!r} holds a {type(current).__name__}; got a {type(value).__name__}")
+    setattr(env, name, value)
+
+
+def call_method(env: object, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Call a method marked ``@remote``; a data attribute's value is returned instead, as gymnasium's ``call`` does."""
+    method = _public(env, name)
+    if not callable(method):
+        return method
+    if not getattr(method, REMOTE_MARK, False):
+        raise AttributeRequestError(AttributeError, f"{name!r} is not a method marked @blendgym_blender.remote")
+    return method(*args, **kwargs)
+
+
+def _public(env: object, name: str) -> Any:
+    if not isinstance(name, str) or not name or name.startswith("_"):
+        raise AttributeRequestError(AttributeError, f"{name!r} is not a public attribute name")
+    try:
+        return getattr(env, name)
+    except AttributeError:
+        raise AttributeRequestError(AttributeError, f"{type(env).__name__} has no attribute {name!r}") from None
+
+
+def _same_kind(current: Any, value: Any) -> bool:
+    if isinstance(current, bool) or isinstance(value, bool):
+        return isinstance(current, bool) and isinstance(value, bool)
+    if isinstance(current, float):
+        return isinstance(value, (int, float))
+    if current is None or value is None:  # An optional setting: anything JSON, or back to unset.
+        return True
+    return type(current) is type(value)

@@ -1,0 +1,495 @@
+"""``BlenderVectorEnv``: a gymnasium VectorEnv whose sub-envs are a pool of Blender processes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from gymnasium.spaces import Dict, Space
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space, create_empty_array, iterate
+
+from blendgym_blender import wire
+
+from . import affinity
+from .blender import find_blender
+from .errors import BlenderEnvError, BlendgymError
+from .pool import BlenderPool, Failure, Reply
+from .spaces import ActionEncoder, to_gymnasium
+
+RESTART_INFO = "blender_restart"
+# Attributes that live on the host, as they do on a single BlenderEnv; every other name goes to Blender.
+HOST_ATTRIBUTES = frozenset({"render_mode", "spec", "metadata", "observation_space", "action_space", "env_id"})
+
+
+@dataclass(slots=True)
+class SubEnvResult:
+    """What one sub-env's step came to (its observation is in the batch). In SAME_STEP mode a finished
+    episode's last observation and info are in ``final_obs`` and ``final_info``, and ``info`` is the new
+    episode's reset info."""
+
+    reward: float
+    terminated: bool
+    truncated: bool
+    info: dict[str, Any]
+    final_obs: Any = None
+    final_info: dict[str, Any] | None = None
+
+
+class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
+    """``num_envs`` copies of a Blender env, one Blender process each, stepped at the same time from the
+    calling thread: every request is sent before any reply is awaited, with no worker processes between.
+
+    Registered as the ``vector_entry_point`` of every blendgym id::
+
+        envs = gymnasium.make_vec("blendgym/CartPole-v0", num_envs=4, vectorization_mode="vector_entry_point")
+
+    It behaves as gymnasium's ``SyncVectorEnv`` over ``num_envs`` ``gymnasium.make(id)`` envs: the same
+    batches, autoreset modes (``NEXT_STEP``, the default, ``SAME_STEP`` with ``final_obs`` / ``final_info``,
+    and ``DISABLED``), ``reset(seed=s)`` seeding env ``i`` with ``s + i``, ``options["reset_mask"]``, and
+    truncation after ``max_episode_steps``.
+
+    **Async stepping** (EnvPool's interface): ``send(actions, env_ids)`` sends without waiting, ``recv()``
+    returns the first ``batch_size`` sub-envs to answer, with their indices in ``info["env_id"]``.
+
+    **Crashes**: a Blender process that dies, or does not answer a step within ``timeout`` seconds, is
+    killed and restarted; that sub-env's step comes back ``truncated`` (reward 0, the last observation), with
+    ``info["blender_restart"]`` saying why, and its next episode runs in the new process. The others are
+    not disturbed. More than ``max_restarts`` restarts of one sub-env within ``restart_window`` seconds raise
+    ``BlenderRestartLimitError``. An exception raised by the Blender-side env's code is not a crash: it is
+    raised here (``BlenderEnvError``, with Blender's traceback) and the vector env must be reset.
+
+    **Attributes**: ``get_attr``, ``set_attr`` and ``call`` reach the Blender-side env objects
+    (docs/protocol.md, "Attributes"); ``render_mode``, ``spec``, ``metadata`` and the spaces are answered here.
+
+    Args:
+        env_class: the Blender-side ``SceneEnv`` subclass, as for ``BlenderEnv``.
+        num_envs: the number of sub-envs and Blender processes.
+        autoreset_mode: see above.
+        max_episode_steps: truncate episodes after this many steps (None: never).
+        batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
+        copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
+        blender, render_mode, startup_timeout, timeout, env_id: as for ``BlenderEnv``.
+        seed: start-up seed; process ``i`` gets ``seed + i``.
+        cpu_affinity: "auto" pins the calling thread to the core it runs on, with process 0, the pool's socket
+            thread to the next core, with process 1, and deals further processes round-robin; a list names
+            each process's core; None leaves placement to the OS (blendgym/affinity.py). ``close()``
+            restores the calling thread's affinity.
+        low_latency: while open, ask the kernel to keep idle cores polling rather than halting, where this
+            process may (``/dev/cpu_dma_latency``, usually root): a pool's round trips wake idle cores, which
+            is slow on VMs (blendgym/wakeup.py). Costs power while the env is open; False turns it off.
+        max_restarts, restart_window: the restart limit above.
+        env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
+    """
+
+    metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(
+        self,
+        env_class: str,
+        num_envs: int = 1,
+        *,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+        batch_size: int | None = None,
+        copy: bool = True,
+        blender: str | os.PathLike[str] | None = None,
+        render_mode: str | None = None,
+        seed: int | None = None,
+        startup_timeout: float = 60.0,
+        timeout: float = 30.0,
+        cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
+        low_latency: bool = True,
+        max_restarts: int = 3,
+        restart_window: float = 60.0,
+        env_id: str | None = None,
+        **env_kwargs: Any,
+    ) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.batch_size = num_envs if batch_size is None else batch_size
+        if not 1 <= self.batch_size <= num_envs:
+            raise ValueError(f"batch_size must be between 1 and num_envs={num_envs}, got {batch_size}")
+        location, separator, class_name = env_class.rpartition(":")
+        if location.endswith(".py"):
+            env_class = f"{Path(location).resolve()}{separator}{class_name}"
+        self.env_id = env_id or env_class
+        self.num_envs = num_envs
+        self.max_episode_steps = max_episode_steps
+        self.copy = copy
+        self.render_mode = render_mode
+        self._closed = True  # until the pool is up
+        self._pool = BlenderPool(
+            num_envs,
+            find_blender(blender),
+            env_class,
+            env_kwargs,
+            name=self.env_id,
+            seeds=[None if seed is None else seed + index for index in range(num_envs)],
+            placement=affinity.spread(num_envs, cpu_affinity),
+            low_latency=low_latency,
+            startup_timeout=startup_timeout,
+            timeout=timeout,
+            max_restarts=max_restarts,
+            restart_window=restart_window,
+        )
+        hello = self._pool.hello
+        self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])
+        self.single_action_space: Space[Any] = to_gymnasium(hello["action_space"])
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.metadata = {**self.metadata, "render_fps": hello["render_fps"], "autoreset_mode": self.autoreset_mode}
+        self._layout = wire.Layout(hello["observation_space"])
+        self._encoder = ActionEncoder(hello["action_space"])
+        self._action_batches: dict[int, Space[Any]] = {num_envs: self.action_space}
+        self._observations = create_empty_array(self.single_observation_space, num_envs, fn=np.zeros)
+        self._finished = [False] * num_envs  # the episode ended at the last step
+        self._elapsed = [0] * num_envs
+        self._lost: dict[int, Failure] = {}  # sub-envs whose process was restarted between steps
+        self._in_flight: dict[int, str] = {}  # sub-env -> "step" or "reset", sent and not yet received
+        self._ready: dict[int, Reply] = {}
+        self._needs_reset = True
+        self._every_env = list(range(num_envs))
+        self._closed = False
+
+    @property
+    def pids(self) -> list[int]:
+        """The process id of each sub-env's Blender process (they change when one is restarted)."""
+        return [process.process.pid for process in self._pool.processes]
+
+    # Gymnasium's VectorEnv ------------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Reset every sub-env, or those in ``options["reset_mask"]``; ``seed`` is an int (env ``i`` gets
+        ``seed + i``), a list with one seed per sub-env, or None. The other options go to every sub-env."""
+        self._check_open()
+        seeds = self._seeds(seed)
+        options = dict(options) if options is not None else None
+        mask = self._reset_mask(options)
+        if isinstance(seed, int):
+            super().reset(seed=seed)
+        indices = [index for index in range(self.num_envs) if mask[index]]
+        infos: dict[str, Any] = {}
+        for index, info in self._reset({index: wire.encode_reset(seeds[index], options) for index in indices}).items():
+            infos = self._add_info(infos, info, index)
+        return self._copy(self._observations), infos
+
+    def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every sub-env with its row of ``actions`` (autoresetting as ``autoreset_mode`` says)."""
+        self.send(actions)
+        indices, observations, results = self._receive(self.num_envs)
+        return (observations, *self._batch(results))
+
+    def send(self, actions: Any, env_ids: Iterable[int] | None = None) -> None:
+        """Send each sub-env in ``env_ids`` (default: all, in order) its row of ``actions``; returns at once.
+
+        Every action is checked before anything is sent, so a bad one raises ValueError and changes nothing.
+        """
+        self._check_open()
+        if self._needs_reset:
+            raise BlenderEnvError(f"{self.env_id}: call reset() before step() or send(): no episodes are running")
+        indices = self._every_env if env_ids is None else [int(index) for index in env_ids]
+        requests: dict[int, tuple[bytes, str]] = {}
+        for index, action in zip(indices, self._rows(actions, len(indices))):
+            if not 0 <= index < self.num_envs or index in requests or index in self._in_flight or index in self._ready:
+                raise ValueError(f"{self.env_id}: env id {index} is out of range, repeated, or already has a step in flight")
+            if not self._finished[index]:
+                try:
+                    requests[index] = (self._encoder.encode(action), "step")
+                except ValueError as error:
+                    raise ValueError(f"{self.env_id}[{index}]: {error}") from None
+            elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
+                requests[index] = (wire.encode_reset(None, None), "reset")
+            elif self.autoreset_mode == AutoresetMode.DISABLED:
+                raise ValueError(f"{self.env_id}[{index}]: its episode has ended; reset it with options={{'reset_mask': ...}}")
+            else:  # SAME_STEP resets as the episode ends, so only a failed reset leaves one finished here.
+                raise BlenderEnvError(f"{self.env_id}[{index}]: its episode has ended and was not reset; call reset()")
+        for index in self._pool.send_order if env_ids is None else sorted(requests, key=self._pool.send_order.index):
+            frame, what = requests[index]
+            lost = self._lost.pop(index, None) if self._lost else None
+            if lost is not None and what == "step":
+                self._ready[index] = lost
+                continue
+            self._pool.send(index, frame, what)
+            self._in_flight[index] = what
+
+    def recv(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """The results of the first ``batch_size`` sub-envs to answer since ``send``, ordered by their
+        index, which ``info["env_id"]`` holds. The batch holds their rows only."""
+        indices, observations, results = self.recv_each()
+        rewards, terminations, truncations, infos = self._batch(results)
+        infos["env_id"] = np.asarray(indices, dtype=np.int64)
+        return observations, rewards, terminations, truncations, infos
+
+    def recv_each(self) -> tuple[list[int], Any, list[SubEnvResult]]:
+        """``recv()`` before batching (what the SB3 VecEnv uses): the indices of the first ``batch_size``
+        sub-envs to answer, their observation rows, and a ``SubEnvResult`` for each."""
+        return self._receive(self.batch_size)
+
+    def reset_each(self, seeds: Sequence[int | None], options: Sequence[dict[str, Any] | None]) -> tuple[Any, list[dict[str, Any]]]:
+        """Reset every sub-env with its own seed and options (SB3's ``seed()`` and ``set_options()``);
+        returns the observation batch and each sub-env's info."""
+        self._check_open()
+        seeds, options = list(seeds), list(options)
+        if len(seeds) != self.num_envs or len(options) != self.num_envs:
+            raise ValueError(f"{self.env_id}: reset_each needs {self.num_envs} seeds and {self.num_envs} options")
+        infos = self._reset({index: wire.encode_reset(seeds[index], options[index]) for index in range(self.num_envs)})
+        return self._copy(self._observations), [infos[index] for index in range(self.num_envs)]
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call the method ``name`` of every Blender-side env (it must be marked ``@blendgym_blender.remote``);
+        a data attribute's value is returned instead, as gymnasium does."""
+        if name in HOST_ATTRIBUTES:
+            return self.get_attr(name)
+        return self._attribute_all([{"call": name, "args": args, "kwargs": kwargs}] * self.num_envs)
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """The attribute ``name`` of every sub-env."""
+        if name in HOST_ATTRIBUTES:
+            return tuple(self.host_attribute(name) for _ in range(self.num_envs))
+        return self._attribute_all([{"get": name}] * self.num_envs)
+
+    def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
+        """Set the Blender-side attribute ``name`` of every sub-env: to ``values[i]`` for a list or tuple,
+        else to ``values`` (docs/protocol.md, "Attributes", says what may be set)."""
+        if not isinstance(values, (list, tuple)):
+            values = [values] * self.num_envs
+        if len(values) != self.num_envs:
+            raise ValueError(f"{self.env_id}: {len(values)} values for {self.num_envs} sub-envs")
+        if name in HOST_ATTRIBUTES:
+            raise AttributeError(f"{self.env_id}: {name!r} is fixed when the env is made")
+        self._attribute_all([{"set": name, "value": value} for value in values])
+
+    def host_attribute(self, name: str) -> Any:
+        """A sub-env's attribute that lives on the host (one of ``HOST_ATTRIBUTES``), as a single env has it."""
+        if name in ("observation_space", "action_space"):
+            return getattr(self, f"single_{name}")
+        return getattr(self, name)
+
+    def render(self) -> None:
+        if self.render_mode is None:
+            return None
+        raise BlendgymError(f"{self.env_id}: cannot render: this env has no rendering yet (render_modes: [])")
+
+    def close_extras(self, **kwargs: Any) -> None:
+        """End every Blender process; ``close()`` calls this once."""
+        self._closed = True
+        self._pool.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) is False:
+            self.close()
+
+    def __repr__(self) -> str:
+        return f"BlenderVectorEnv({self.env_id}, num_envs={self.num_envs})"
+
+    # Receiving ------------------------------------------------------------------------------------------
+
+    def _reset(self, frames: dict[int, bytes]) -> dict[int, dict[str, Any]]:
+        """Send each sub-env its reset request and wait for all; returns their infos."""
+        self._drain()
+        for index, frame in frames.items():
+            self._lost.pop(index, None)
+            self._pool.send(index, frame, "reset")
+        infos: dict[int, dict[str, Any]] = {}
+        errors = []
+        for index, reply in self._pool.collect(list(frames)):
+            result = self._outcome(index, "reset", reply)
+            if isinstance(result, BlendgymError):
+                errors.append(result)
+            else:
+                infos[index] = result.info
+        self._needs_reset = bool(errors)
+        if errors:
+            raise errors[0]
+        return infos
+
+    def _receive(self, count: int) -> tuple[list[int], Any, list[SubEnvResult]]:
+        """Wait for ``count`` sub-envs; their indices in order, their observation rows and their results."""
+        self._check_open()
+        if len(self._in_flight) + len(self._ready) < count:
+            raise BlenderEnvError(f"{self.env_id}: waiting for {count} sub-envs but only {len(self._in_flight) + len(self._ready)} were sent actions")
+        replies = [self._ready.popitem() for _ in range(min(count, len(self._ready)))]
+        if len(replies) < count:
+            replies += self._pool.collect(list(self._in_flight), count - len(replies))
+        outcomes: dict[int, SubEnvResult] = {}
+        errors = []
+        for index, reply in replies:
+            what = self._in_flight.pop(index, "step")
+            outcome = self._outcome(index, what, reply)
+            if isinstance(outcome, BlendgymError):
+                errors.append(outcome)
+            else:
+                outcomes[index] = outcome
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            self._reset_finished(outcomes)
+        if errors:
+            self._drain()
+            self._needs_reset = True
+            raise errors[0]
+        indices = sorted(outcomes)
+        observations = self._copy(self._observations) if len(indices) == self.num_envs else _take_rows(self._observations, indices)
+        return indices, observations, [outcomes[index] for index in indices]
+
+    def _batch(self, results: list[SubEnvResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Rewards, terminations, truncations and the vector info dict of sub-env results."""
+        rewards = np.array([result.reward for result in results], dtype=np.float64)
+        terminations = np.array([result.terminated for result in results], dtype=bool)
+        truncations = np.array([result.truncated for result in results], dtype=bool)
+        infos: dict[str, Any] = {}
+        for row, result in enumerate(results):
+            if result.final_obs is not None:
+                infos = self._add_info(infos, {"final_obs": result.final_obs, "final_info": result.final_info}, row)
+            if result.info:
+                infos = self._add_info(infos, result.info, row)
+        return rewards, terminations, truncations, infos
+
+    def _outcome(self, index: int, what: str, reply: Reply) -> SubEnvResult | BlendgymError:
+        if isinstance(reply, BlendgymError):
+            return reply
+        if isinstance(reply, Failure):
+            if what == "reset":
+                return self._outcome(index, "reset", self._reset_again(index))
+            self._finished[index] = True
+            return SubEnvResult(0.0, False, True, {RESTART_INFO: reply.reason})
+        if what == "reset":
+            info, start = wire.split_reset_reply(reply)
+            self._layout.unpack_into(reply, start, self._observations, index)
+            self._finished[index] = False
+            self._elapsed[index] = 0
+            return SubEnvResult(0.0, False, False, info)
+        reward, terminated, truncated, info, start = wire.split_step_reply(reply)
+        self._layout.unpack_into(reply, start, self._observations, index)
+        self._elapsed[index] += 1
+        if self.max_episode_steps is not None and self._elapsed[index] >= self.max_episode_steps:
+            truncated = True
+        self._finished[index] = terminated or truncated
+        return SubEnvResult(reward, terminated, truncated, info)
+
+    def _reset_finished(self, outcomes: dict[int, SubEnvResult]) -> None:
+        """SAME_STEP: keep each finished episode's last observation and info, and reset those sub-envs now."""
+        finished = [index for index, outcome in outcomes.items() if self._finished[index]]
+        for index in finished:
+            outcomes[index].final_obs = _row(self._observations, index)
+            outcomes[index].final_info = outcomes[index].info
+            self._pool.send(index, wire.encode_reset(None, None), "reset")
+        for index, reply in self._pool.collect(finished):
+            reset = self._outcome(index, "reset", reply)
+            if isinstance(reset, BlendgymError):
+                self._needs_reset = True
+                self._drain()
+                raise reset
+            outcomes[index].info = reset.info
+
+    def _reset_again(self, index: int) -> Reply:
+        """Reset sub-env ``index`` whose reset was lost with its process, until a new process answers."""
+        while True:
+            self._pool.send(index, wire.encode_reset(None, None), "reset")
+            reply = self._pool.collect([index])[0][1]
+            if not isinstance(reply, Failure):
+                return reply
+
+    def _drain(self) -> None:
+        """Collect and drop every outstanding reply (after an error or Ctrl-C), so each socket may send again."""
+        self._in_flight.clear()
+        self._ready.clear()
+        for index, reply in self._pool.collect(self._pool.outstanding()):
+            if isinstance(reply, Failure):
+                self._lost[index] = reply
+
+    # Attributes -----------------------------------------------------------------------------------------
+
+    def attribute_requests(self, requests: dict[int, dict[str, Any]]) -> dict[int, Any]:
+        """Send attribute requests (docs/protocol.md, "Attributes") to the sub-envs named by the keys and
+        return each value; ``get_attr``, ``set_attr`` and ``call`` use it, as does the SB3 VecEnv."""
+        self._check_open()
+        if self._in_flight or self._ready:
+            raise BlenderEnvError(f"{self.env_id}: attribute requests while steps are in flight; recv() them first")
+        frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
+        for index, frame in frames.items():
+            request = requests[index]
+            self._pool.send(index, frame, next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request))
+        values: dict[int, Any] = {}
+        errors: list[BlendgymError] = []
+        for index, reply in self._pool.collect(list(frames)):
+            if isinstance(reply, Failure):
+                self._lost[index] = reply  # Its next step reports the episode as truncated.
+                errors.append(reply.error)
+            elif isinstance(reply, BlendgymError):
+                errors.append(reply)
+            else:
+                values[index] = wire.decode_json_body(reply)["value"]
+        if errors:
+            raise errors[0]
+        return values
+
+    def _attribute_all(self, requests: list[dict[str, Any]]) -> tuple[Any, ...]:
+        values = self.attribute_requests(dict(enumerate(requests)))
+        return tuple(values[index] for index in range(self.num_envs))
+
+    # Helpers --------------------------------------------------------------------------------------------
+
+    def _rows(self, actions: Any, count: int) -> Iterable[Any]:
+        if isinstance(self.single_action_space, Dict):
+            space = self._action_batches.get(count)
+            if space is None:
+                space = self._action_batches[count] = batch_space(self.single_action_space, count)
+            rows: Any = list(iterate(space, actions))
+        else:
+            rows = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        if len(rows) != count:
+            raise ValueError(f"{self.env_id}: {len(rows)} actions for {count} sub-envs")
+        return rows
+
+    def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, (int, np.integer)):
+            return [int(seed) + index for index in range(self.num_envs)]
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"{self.env_id}: {len(seeds)} seeds for {self.num_envs} sub-envs")
+        return seeds
+
+    def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray:
+        if options is None or "reset_mask" not in options:
+            return np.ones(self.num_envs, dtype=bool)
+        mask = options.pop("reset_mask")
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise ValueError(f"{self.env_id}: options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},)")
+        if not mask.any():
+            raise ValueError(f"{self.env_id}: options['reset_mask'] selects no sub-env")
+        if self._needs_reset and not mask.all():
+            raise BlenderEnvError(f"{self.env_id}: the first reset() must reset every sub-env")
+        return mask
+
+    def _copy(self, observations: Any) -> Any:
+        return _copy_batch(observations) if self.copy else observations
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BlendgymError(f"{self.env_id}: the vector env is closed; make a new one")
+
+
+def _take_rows(batch: Any, indices: list[int]) -> Any:
+    if isinstance(batch, dict):
+        return {key: _take_rows(value, indices) for key, value in batch.items()}
+    return batch[indices]
+
+
+def _copy_batch(batch: Any) -> Any:
+    if isinstance(batch, dict):
+        return {key: _copy_batch(value) for key, value in batch.items()}
+    return batch.copy()
+
+
+def _row(batch: Any, index: int) -> Any:
+    if isinstance(batch, dict):
+        return {key: _row(value, index) for key, value in batch.items()}
+    return batch[index].copy()
