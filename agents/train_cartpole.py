@@ -1,10 +1,11 @@
 """Train PPO (stable-baselines3) on blendgym/CartPole-v0 until it balances the pole.
 
-Every environment here is a Blender process simulating the cart-pole with rigid-body physics.
+Every environment here is a Blender process simulating the cart-pole with rigid-body physics; the
+training envs are one pool (blendgym.sb3.make_vec_env), stepped together from this process.
 The loop trains for --eval-every steps, then evaluates the deterministic policy over 20 episodes, and
 stops once their mean return reaches 475 (the env's reward threshold); then it saves the model.
 
-    python agents/train_cartpole.py [--n-envs 4] [--max-timesteps 300000] [--out runs/cartpole]
+    python agents/train_cartpole.py [--n-envs 2] [--max-timesteps 300000] [--out runs/cartpole]
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from pathlib import Path
 import gymnasium
 import torch
 from stable_baselines3 import PPO
-from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
 
 import blendgym  # noqa: F401  (registers the blendgym/... ids)
+from blendgym.sb3 import make_vec_env
 
 ENV_ID = "blendgym/CartPole-v0"
 EVAL_EPISODES = 20
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--n-envs", type=int, default=4, help="Blender processes collecting experience")
+parser.add_argument("--n-envs", type=int, default=2, help="Blender processes in the training pool")
 parser.add_argument("--max-timesteps", type=int, default=300_000, help="give up after this many steps")
 parser.add_argument("--eval-every", type=int, default=10_000, help="evaluate every this many steps")
 parser.add_argument("--seed", type=int, default=1)
@@ -40,8 +41,8 @@ args = parser.parse_args()
 torch.set_num_threads(1)
 env_kwargs = {"blender": args.blender}
 
-# 1. Environments: n_envs Blender processes for training, one more for evaluation.
-train_env = make_vec_env(ENV_ID, n_envs=args.n_envs, seed=args.seed, env_kwargs=env_kwargs)
+# 1. Environments: a pool of n_envs Blender processes for training, one more process for evaluation.
+train_env = make_vec_env(ENV_ID, n_envs=args.n_envs, seed=args.seed, **env_kwargs)
 eval_env = Monitor(gymnasium.make(ENV_ID, **env_kwargs))
 threshold = gymnasium.spec(ENV_ID).reward_threshold
 assert threshold is not None

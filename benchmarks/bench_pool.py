@@ -5,9 +5,8 @@ Method: every contender steps all N envs with the same seeded random actions, au
 episodes (random actions end a CartPole episode after ~20 steps, so resets are part of the cost). Each
 measurement makes the vector env, resets it, runs one warm-up pass and then --repeats timed passes of
 --steps env steps in all (--steps / N vector steps), and the table shows the median aggregate rate.
-Defaults of each contender are used: the pool with ``cpu_affinity="auto"`` (one core per process,
-host thread unpinned), ``AsyncVectorEnv`` and ``SubprocVecEnv`` with each worker's ``BlenderEnv`` on its
-own default placement. The ratios compare with the pool at the same N, and the pool with itself at N=1.
+Defaults of each contender are used: the pool with ``cpu_affinity="auto"`` (blendgym/affinity.py),
+``AsyncVectorEnv`` and ``SubprocVecEnv`` with each worker's ``BlenderEnv`` on its own default placement. The ratios compare with the pool at the same N, and the pool with itself at N=1.
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
     python benchmarks/bench_pool.py [--steps 20000] [--repeats 3] [--envs 1 2 4] [--blender /usr/bin/blender]
@@ -77,7 +76,11 @@ def main() -> None:
     parser.add_argument("--blender", default=None, help="a Blender executable instead of the embedded bpy module")
     args = parser.parse_args()
 
-    contenders = [("blendgym pool (BlenderVectorEnv)", pool), ("gymnasium AsyncVectorEnv", async_vector), ("SB3 SubprocVecEnv", subproc)]
+    contenders = [
+        ("blendgym pool (BlenderVectorEnv)", pool),
+        ("gymnasium AsyncVectorEnv", async_vector),
+        ("SB3 SubprocVecEnv", subproc),
+    ]
     results = {(name, n): measure(make, n, args) for n in args.envs for name, make in contenders}
     pool_name = contenders[0][0]
     base = results.get((pool_name, 1), results[(pool_name, args.envs[0])])[0]

@@ -7,29 +7,37 @@ each env runs in its own Blender process (see docs/protocol.md).
 from .blender import Blender, find_blender
 from .env import BlenderEnv
 from .errors import (
+    BlenderAttributeError,
+    BlenderCallError,
     BlenderEnvError,
     BlenderEnvValueError,
     BlenderNotFoundError,
     BlenderProcessDied,
     BlenderProtocolError,
+    BlenderRestartLimitError,
     BlenderStartError,
     BlenderTimeoutError,
     BlendgymError,
 )
 from .registration import register_envs
+from .vector import BlenderVectorEnv
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Blender",
+    "BlenderAttributeError",
+    "BlenderCallError",
     "BlenderEnv",
     "BlenderEnvError",
     "BlenderEnvValueError",
     "BlenderNotFoundError",
     "BlenderProcessDied",
     "BlenderProtocolError",
+    "BlenderRestartLimitError",
     "BlenderStartError",
     "BlenderTimeoutError",
+    "BlenderVectorEnv",
     "BlendgymError",
     "find_blender",
     "register_envs",

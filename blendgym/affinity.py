@@ -43,40 +43,36 @@ def choose_cpu(affinity: CpuAffinity) -> int | None:
 
 @dataclass(frozen=True)
 class PoolPlacement:
-    """Cores for a pool, each None where the OS decides: the host thread's, the pool's ZeroMQ I/O
-    thread's, and each Blender process's."""
+    """Cores for a pool, None where the OS decides: the host thread's (its ZeroMQ I/O thread, started
+    while it is pinned, shares it) and each Blender process's."""
 
     host: int | None
-    io: int | None
     processes: list[int | None]
 
 
 def spread(count: int, affinity: CpuAffinity | list[int]) -> PoolPlacement:
-    """Where a pool of ``count`` Blender processes and its host threads run.
+    """Where a pool of ``count`` Blender processes and its host thread run.
 
-    "auto": the host thread stays on the core it runs on, with process 0; the I/O thread, which carries
-    every message, goes to the next core with process 1, so that the host's Python and its socket work
-    run beside the two processes rather than queueing behind one; further processes are dealt round-robin.
-    With one process everything shares one core, as for a single ``BlenderEnv``. A list names each
-    process's core (host thread with the first, I/O thread with the second). None leaves placement to the
-    OS. The placements measured are in docs/benchmarks.md.
+    "auto": the host thread stays on the core it runs on, with process 0, as for a single ``BlenderEnv``
+    (the host waits for process 0 anyway); the other processes are dealt round-robin over the other cores,
+    since a pool's processes work at the same time. A list names each process's core, the host thread
+    joining the first. None leaves placement to the OS. The placements measured are in docs/benchmarks.md.
     """
     if isinstance(affinity, list):
         cpus = range(os.cpu_count() or 1)
         if len(affinity) != count or not all(cpu in cpus for cpu in affinity):
             raise ValueError(f"cpu_affinity={affinity} must name {count} CPUs, each in {cpus}")
-        return PoolPlacement(affinity[0], affinity[min(1, count - 1)], list(affinity))
+        return PoolPlacement(affinity[0], list(affinity))
     if affinity is None or not supported():
-        return PoolPlacement(None, None, [None] * count)
+        return PoolPlacement(None, [None] * count)
     if affinity != "auto":
         raise ValueError(f"cpu_affinity={affinity!r}: a pool takes \"auto\", None or a list of {count} CPUs")
     host = choose_cpu("auto")
     if host is None:
-        return PoolPlacement(None, None, [None] * count)
+        return PoolPlacement(None, [None] * count)
     cores = sorted(os.sched_getaffinity(0))
     first = cores.index(host)
-    processes: list[int | None] = [cores[(first + index) % len(cores)] for index in range(count)]
-    return PoolPlacement(host, processes[min(1, count - 1)], processes)
+    return PoolPlacement(host, [cores[(first + index) % len(cores)] for index in range(count)])
 
 
 def pin_calling_thread(cpu: int) -> int:

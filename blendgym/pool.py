@@ -17,7 +17,7 @@ import zmq
 
 from blendgym_blender import wire
 
-from . import affinity, wakeup
+from . import affinity
 from .blender import Blender
 from .errors import (
     BlenderProcessDied,
@@ -50,9 +50,8 @@ class BlenderPool:
     Args:
         name: how errors name the env; process ``i`` is called ``name[i]``.
         seeds: the start-up seed of each process (``None`` entries for fresh entropy).
-        placement: the cores of the calling thread (pinned while the pool is open; ``close()`` restores
-            its affinity), of the pool's ZeroMQ I/O thread and of each process (affinity.spread).
-        low_latency: hold the kernel's zero wake-up latency request while open, if permitted (wakeup.py).
+        placement: the cores of the calling thread (pinned while the pool is open, before the pool's ZeroMQ
+            I/O thread starts, which thus shares it; ``close()`` restores its affinity) and of each process.
         max_restarts, restart_window: a process may be restarted at most ``max_restarts`` times within any
             ``restart_window`` seconds; one more failure raises ``BlenderRestartLimitError``.
     """
@@ -67,7 +66,6 @@ class BlenderPool:
         name: str,
         seeds: list[int | None],
         placement: affinity.PoolPlacement,
-        low_latency: bool,
         startup_timeout: float,
         timeout: float,
         max_restarts: int,
@@ -85,14 +83,7 @@ class BlenderPool:
         self.timeout = timeout
         self.max_restarts = max_restarts
         self.restart_window = restart_window
-        self.low_latency = low_latency and wakeup.hold()
-        # The I/O thread on a core of its own pays off only where waking that core is fast; otherwise it stays
-        # with the host thread (2 processes on 2 cores: 12.1k against 10.2k steps/s with low latency, 6.2k
-        # against 8.3k without).
-        io_cpu = placement.io if self.low_latency else placement.host
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
-        if io_cpu is not None:
-            self.context.set(zmq.THREAD_AFFINITY_CPU_ADD, io_cpu)  # before the first socket starts the thread
         self.processes: list[BlenderProcess] = []
         self._queued: list[tuple[bytes, str] | None] = [None] * num_envs
         self._restarts: list[deque[float]] = [deque() for _ in range(num_envs)]
@@ -157,8 +148,6 @@ class BlenderPool:
         self.context.term()
         if self._pinned_thread is not None:
             affinity.release(self._pinned_thread)
-        if self.low_latency:
-            wakeup.release()
 
     # Waiting --------------------------------------------------------------------------------------------
 
@@ -207,7 +196,7 @@ class BlenderPool:
                         waiting.remove(index)
         return results
 
-    def _take(self, index: int, reply: bytes) -> bytes | BlendgymError | None:
+    def _take(self, index: int, reply: bytes) -> Reply | None:
         """Account for a reply: None if it was a restarted process's handshake (its queued request is now sent)."""
         process = self.processes[index]
         what = process.pending or "request"

@@ -67,7 +67,7 @@ class BlenderVecEnv(VecEnv):
         rewards = np.array([result.reward for result in results], dtype=np.float32)
         dones = np.array([result.terminated or result.truncated for result in results], dtype=bool)
         infos: list[dict[str, Any]] = []
-        for index, (result, done) in enumerate(zip(results, dones)):
+        for index, (result, done) in enumerate(zip(results, dones, strict=True)):
             if done:
                 info = {**(result.final_info or {}), "terminal_observation": result.final_obs}
                 self.reset_infos[index] = result.info

@@ -74,13 +74,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
         blender, render_mode, startup_timeout, timeout, env_id: as for ``BlenderEnv``.
         seed: start-up seed; process ``i`` gets ``seed + i``.
-        cpu_affinity: "auto" pins the calling thread to the core it runs on, with process 0, the pool's socket
-            thread to the next core, with process 1, and deals further processes round-robin; a list names
+        cpu_affinity: "auto" pins the calling thread (and the pool's socket thread) to the core it runs on,
+            with process 0, and deals the other processes round-robin over the other cores; a list names
             each process's core; None leaves placement to the OS (blendgym/affinity.py). ``close()``
             restores the calling thread's affinity.
-        low_latency: while open, ask the kernel to keep idle cores polling rather than halting, where this
-            process may (``/dev/cpu_dma_latency``, usually root): a pool's round trips wake idle cores, which
-            is slow on VMs (blendgym/wakeup.py). Costs power while the env is open; False turns it off.
         max_restarts, restart_window: the restart limit above.
         env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
     """
@@ -102,7 +99,6 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         startup_timeout: float = 60.0,
         timeout: float = 30.0,
         cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
-        low_latency: bool = True,
         max_restarts: int = 3,
         restart_window: float = 60.0,
         env_id: str | None = None,
@@ -131,7 +127,6 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             name=self.env_id,
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
             placement=affinity.spread(num_envs, cpu_affinity),
-            low_latency=low_latency,
             startup_timeout=startup_timeout,
             timeout=timeout,
             max_restarts=max_restarts,
@@ -196,7 +191,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             raise BlenderEnvError(f"{self.env_id}: call reset() before step() or send(): no episodes are running")
         indices = self._every_env if env_ids is None else [int(index) for index in env_ids]
         requests: dict[int, tuple[bytes, str]] = {}
-        for index, action in zip(indices, self._rows(actions, len(indices))):
+        for index, action in zip(indices, self._rows(actions, len(indices)), strict=True):
             if not 0 <= index < self.num_envs or index in requests or index in self._in_flight or index in self._ready:
                 raise ValueError(f"{self.env_id}: env id {index} is out of range, repeated, or already has a step in flight")
             if not self._finished[index]:

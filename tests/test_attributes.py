@@ -1,0 +1,75 @@
+"""The rules of attribute requests (docs/protocol.md, "Attributes") and pool placement, without Blender."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from blendgym import affinity
+from blendgym_blender import remote
+from blendgym_blender.attributes import AttributeRequestError, call_method, get_attribute, set_attribute
+
+
+class Env:
+    gravity = 9.81
+    steps = 3
+    label = "a"
+    limit = None
+
+    def __init__(self) -> None:
+        self.scene = object()
+        self._secret = 1
+
+    @remote
+    def scaled(self, factor: float) -> float:
+        return self.gravity * factor
+
+    def reset(self) -> None:
+        raise AssertionError("must not be reachable")
+
+
+def test_get_set_and_call_follow_the_rules() -> None:
+    env = Env()
+    assert get_attribute(env, "gravity") == 9.81
+    set_attribute(env, "gravity", 3)  # an int may replace a float
+    set_attribute(env, "limit", [1, 2])  # None holds any JSON value
+    assert (env.gravity, env.limit) == (3, [1, 2])
+    assert call_method(env, "scaled", [2.0], {}) == 6.0
+    assert call_method(env, "steps", [], {}) == 3
+
+
+@pytest.mark.parametrize(
+    ("action", "kind"),
+    [
+        (lambda env: get_attribute(env, "_secret"), AttributeError),
+        (lambda env: get_attribute(env, "missing"), AttributeError),
+        (lambda env: get_attribute(env, "scaled"), AttributeError),
+        (lambda env: set_attribute(env, "scene", 1), AttributeError),
+        (lambda env: set_attribute(env, "created", 1), AttributeError),
+        (lambda env: set_attribute(env, "steps", 1.5), TypeError),
+        (lambda env: set_attribute(env, "label", 1), TypeError),
+        (lambda env: set_attribute(env, "steps", True), TypeError),
+        (lambda env: call_method(env, "reset", [], {}), AttributeError),
+        (lambda env: call_method(env, "__init__", [], {}), AttributeError),
+    ],
+)
+def test_what_is_not_offered_is_refused(action: object, kind: type) -> None:
+    env = Env()
+    with pytest.raises(AttributeRequestError) as refused:
+        action(env)  # type: ignore[operator]
+    assert refused.value.kind is kind
+    assert not hasattr(env, "created") and env.steps == 3 and env.label == "a"
+
+
+def test_pool_placement() -> None:
+    if not affinity.supported() or len(os.sched_getaffinity(0)) < 2:
+        pytest.fail("this test needs Linux with at least 2 usable CPUs")
+    placement = affinity.spread(3, "auto")
+    cores = sorted(os.sched_getaffinity(0))
+    assert placement.host == placement.processes[0] and placement.host in cores
+    assert placement.processes[1] != placement.processes[0] and set(placement.processes) <= set(cores)
+    assert affinity.spread(2, None) == affinity.PoolPlacement(None, [None, None])
+    assert affinity.spread(2, [1, 0]) == affinity.PoolPlacement(1, [1, 0])
+    with pytest.raises(ValueError, match="must name 2 CPUs"):
+        affinity.spread(2, [0])
