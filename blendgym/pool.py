@@ -159,6 +159,8 @@ class BlenderPool:
             try:
                 reply = recv()
             except zmq.Again:
+                reply = None
+            if reply is None:
                 failure = self._check(index)
                 if failure is not None:
                     return failure

@@ -155,7 +155,8 @@ class BlenderProcess:
                 reply = recv()
                 break
             except zmq.Again:
-                self.check(timeout)
+                pass
+            self.check(timeout)  # outside the except clause, so that its error does not chain zmq.Again
         what = self.pending or "request"
         self.pending = None
         if reply[0] == ERROR_OPCODE:
