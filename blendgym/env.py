@@ -17,6 +17,21 @@ from .process import BlenderProcess
 from .spaces import ActionEncoder, to_gymnasium
 
 
+def check_render_mode(render_mode: str | None) -> None:
+    # SB3's make_vec_env asks every env for render_mode="rgb_array", so that one is accepted (gymnasium
+    # warns that it is not among render_modes) and only render() fails.
+    if render_mode not in (None, "rgb_array"):
+        raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
+
+
+def resolve_env_class(env_class: str) -> str:
+    """``env_class`` with a file path made absolute, so that Blender finds it from any working directory."""
+    location, separator, class_name = env_class.rpartition(":")
+    if location.endswith(".py"):
+        return f"{Path(location).resolve()}{separator}{class_name}"
+    return env_class
+
+
 class BlenderEnv(gymnasium.Env[Any, Any]):
     """A Gymnasium env simulated by one Blender process.
 
@@ -53,13 +68,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        # SB3's make_vec_env asks every env for render_mode="rgb_array", so that one is accepted (gymnasium
-        # warns that it is not among render_modes) and only render() fails.
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
-        location, separator, class_name = env_class.rpartition(":")
-        if location.endswith(".py"):
-            env_class = f"{Path(location).resolve()}{separator}{class_name}"
+        check_render_mode(render_mode)
+        env_class = resolve_env_class(env_class)
         self.env_class = env_class
         self.env_id = env_id or env_class
         self.env_kwargs = env_kwargs

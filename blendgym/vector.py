@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ from blendgym_blender import wire
 
 from . import affinity
 from .blender import find_blender
+from .env import check_render_mode, resolve_env_class
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, Reply
 from .spaces import ActionEncoder, to_gymnasium
@@ -104,15 +104,12 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
+        check_render_mode(render_mode)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.batch_size = num_envs if batch_size is None else batch_size
         if not 1 <= self.batch_size <= num_envs:
             raise ValueError(f"batch_size must be between 1 and num_envs={num_envs}, got {batch_size}")
-        location, separator, class_name = env_class.rpartition(":")
-        if location.endswith(".py"):
-            env_class = f"{Path(location).resolve()}{separator}{class_name}"
+        env_class = resolve_env_class(env_class)
         self.env_id = env_id or env_class
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
