@@ -10,6 +10,7 @@ import zmq
 
 from . import attributes, wire
 from .env import SceneEnv
+from .render import View
 
 # How often an idle agent checks that the host is still alive.
 PARENT_CHECK_MS = 250
@@ -46,9 +47,9 @@ class RemoteControlledAgent:
         if self.receive() is not None:
             self.socket.send(reply)
 
-    def serve(self, env: SceneEnv, hello: dict[str, Any]) -> None:
+    def serve(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
         """Answer requests until the host says close or dies."""
-        handle, send = _Session(env, hello).handle, self.socket.send
+        handle, send = _Session(env, view, hello).handle, self.socket.send
         while (frame := self.receive()) is not None:
             reply = handle(frame)
             send(reply)
@@ -63,10 +64,11 @@ class RemoteControlledAgent:
 class _Session:
     """The protocol state of one env: which requests are allowed now, and how each is answered."""
 
-    def __init__(self, env: SceneEnv, hello: dict[str, Any]) -> None:
+    def __init__(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
         self.env = env
+        self.view = view
         self.hello = hello
-        self.observation = wire.Layout(env.observation_space.to_json())
+        self.observation = wire.Layout(view.observation_space)
         self.action = wire.Layout(env.action_space.to_json())
         self.needs_reset = True
         self.handlers: dict[int, Callable[[bytes], bytes]] = {
@@ -75,6 +77,7 @@ class _Session:
             wire.STEP[0]: self.on_step,
             wire.CLOSE[0]: lambda frame: wire.CLOSE,
             wire.ATTRIBUTE[0]: self.on_attribute,
+            wire.IMAGE[0]: self.on_image,
         }
 
     def handle(self, frame: bytes) -> bytes:
@@ -96,7 +99,7 @@ class _Session:
         request = wire.decode_json_body(frame)
         try:
             observation, info = self.env.reset(request.get("seed"), request.get("options") or {})
-            reply = wire.encode_reset_reply(self.observation.pack(observation), info)
+            reply = wire.encode_reset_reply(self.observation.pack(self.view.observation(observation)), self.view.info(info))
         except Exception as error:
             self.needs_reset = True
             return _env_error(error)
@@ -109,10 +112,20 @@ class _Session:
         action = self.action.unpack(frame, len(wire.STEP_REQUEST_PREFIX))
         try:
             observation, reward, terminated, truncated, info = self.env.step(action)
-            return wire.encode_step_reply(self.observation.pack(observation), reward, terminated, truncated, info)
+            view = self.view
+            return wire.encode_step_reply(self.observation.pack(view.observation(observation)), reward, terminated, truncated, view.info(info))
         except Exception as error:
             self.needs_reset = True
             return _env_error(error)
+
+    def on_image(self, frame: bytes) -> bytes:
+        renderer = self.view.renderer
+        if renderer is None:
+            return wire.encode_error(wire.ERROR_STATE, "RenderingOff", "this env was made without render_mode='rgb_array' or pixel observations")
+        try:
+            return wire.encode_image_reply(renderer.render())
+        except Exception as error:
+            return wire.encode_error(wire.ERROR_ATTRIBUTE, type(error).__name__, str(error), traceback.format_exc())
 
     def on_attribute(self, frame: bytes) -> bytes:
         request = wire.decode_json_body(frame)

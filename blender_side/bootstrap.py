@@ -31,7 +31,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int, default=None, help="pin every thread of this process to this CPU")
     parser.add_argument("--package", action="append", default=[], help="NAME=DIR: import package NAME from DIR")
     parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
-    parser.add_argument("--private-dir", default=None, help="the host's directory for this process; removed here if the host dies first")
+    parser.add_argument("--view", default="{}", help="JSON object of blendgym_blender.view.ViewSettings")
+    parser.add_argument("--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first")
     return parser.parse_args(argv)
 
 
@@ -86,11 +87,14 @@ def main(argv: list[str]) -> None:
         pin_to_cpu(args.cpu)
 
     from blendgym_blender.agent import RemoteControlledAgent
+    from blendgym_blender.render import View
+    from blendgym_blender.view import ViewSettings
 
     agent = RemoteControlledAgent(args.endpoint, args.parent_pid)
     try:
         env = load_env_class(args.env_class)(**json.loads(args.env_kwargs))
         env.np_random = numpy.random.default_rng(args.seed)
+        view = View(env.scene, env.observation_space.to_json(), ViewSettings.from_json(json.loads(args.view)), args.private_dir)
     except BaseException as error:
         agent.fail_start(error)
         agent.close()
@@ -101,15 +105,17 @@ def main(argv: list[str]) -> None:
         "env_id": args.env_id,
         "env_class": args.env_class,
         "instance": args.instance,
-        "observation_space": env.observation_space.to_json(),
+        "observation_space": view.observation_space,
+        "view": view.settings.to_json(),
         "action_space": env.action_space.to_json(),
         "render_fps": env.render_fps,
         "frame_skip": env.frame_skip,
         "pid": os.getpid(),
     }
-    agent.serve(env, hello)
+    agent.serve(env, view, hello)
+    view.close()
     agent.close()
-    if not agent.host_alive() and args.private_dir:
+    if not agent.host_alive():
         shutil.rmtree(args.private_dir, ignore_errors=True)
 
 

@@ -94,12 +94,17 @@ class Dict(Space):
         return {"type": "Dict", "spaces": {key: space.to_json() for key, space in self.spaces.items()}}
 
 
+def _bound(values: Sequence[float | None], sign: float, shape: tuple[int, ...]) -> np.ndarray:
+    array = np.asarray(_inf_from_none(values, sign), dtype=np.float64)
+    return np.broadcast_to(array, shape).copy() if array.size == 1 else array.reshape(shape)
+
+
 def box_bounds(space_json: JSON) -> tuple[np.ndarray, np.ndarray]:
-    """The low and high arrays of a Box given as JSON, with ±inf restored."""
+    """The low and high arrays of a Box given as JSON, with ±inf restored; a one-element list applies to all."""
     shape = tuple(space_json["shape"])
     dtype = np.dtype(space_json["dtype"])
-    low = np.asarray(_inf_from_none(space_json["low"], -1.0), dtype=np.float64).reshape(shape)
-    high = np.asarray(_inf_from_none(space_json["high"], 1.0), dtype=np.float64).reshape(shape)
+    low = _bound(space_json["low"], -1.0, shape)
+    high = _bound(space_json["high"], 1.0, shape)
     if dtype.kind == "f":
         return low.astype(dtype), high.astype(dtype)
     info = np.iinfo(dtype)

@@ -1,4 +1,4 @@
-"""The blendgym wire protocol, version 1: docs/protocol.md in code.
+"""The blendgym wire protocol, version 3: docs/protocol.md in code.
 
 Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
 It needs only numpy and the standard library, so it runs in any Blender's Python.
@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 
 HELLO = b"H"
 RESET = b"R"
 STEP = b"S"
 CLOSE = b"C"
 ATTRIBUTE = b"A"
+IMAGE = b"I"
 ERROR = b"E"
 
 # Error kinds, see "Errors" in docs/protocol.md.
@@ -33,6 +34,7 @@ ALIGNMENT = 8
 STEP_REQUEST_PREFIX = STEP + bytes(ALIGNMENT - 1)
 STEP_REPLY = struct.Struct("<cBBxId")  # opcode, terminated, truncated, info length, reward
 RESET_REPLY = struct.Struct("<cxxxI")  # opcode, info length
+IMAGE_REPLY = struct.Struct("<cxxxIII")  # opcode, height, width, channels
 
 
 class ProtocolError(Exception):
@@ -214,6 +216,20 @@ def _with_info(header: bytes, info_json: bytes, observation: bytes) -> bytes:
 def encode_attribute_reply(value: Any) -> bytes:
     """Raises TypeError when the value is not JSON."""
     return ATTRIBUTE + _json({"value": value})
+
+
+def encode_image_reply(image: np.ndarray) -> bytes:
+    """An ``I`` reply: the H×W×3 uint8 image's rows, top first."""
+    height, width, channels = image.shape
+    return IMAGE_REPLY.pack(IMAGE, height, width, channels) + np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+
+
+def decode_image_reply(frame: bytes) -> np.ndarray:
+    """The image of an ``I`` reply, as a fresh writable array."""
+    _, height, width, channels = IMAGE_REPLY.unpack_from(frame)
+    if len(frame) != IMAGE_REPLY.size + height * width * channels:
+        raise ProtocolError(f"image reply of {len(frame)} bytes does not hold {height}x{width}x{channels} pixels")
+    return np.frombuffer(frame, np.uint8, height * width * channels, IMAGE_REPLY.size).reshape(height, width, channels).copy()
 
 
 def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:

@@ -7,21 +7,28 @@ from pathlib import Path
 from typing import Any, SupportsFloat
 
 import gymnasium
+import numpy as np
 
 from blendgym_blender import wire
+from blendgym_blender.view import ViewSettings
 
 from . import affinity
 from .blender import find_blender
-from .errors import BlenderCallError, BlenderEnvError, BlendgymError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
+from .errors import BlenderCallError, BlenderEnvError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess
 from .spaces import ActionEncoder, to_gymnasium
 
 
-def check_render_mode(render_mode: str | None) -> None:
-    # SB3's make_vec_env asks every env for render_mode="rgb_array", so that one is accepted (gymnasium
-    # warns that it is not among render_modes) and only render() fails.
-    if render_mode not in (None, "rgb_array"):
-        raise ValueError(f"render_mode={render_mode!r} is not supported: this env renders nothing (render_modes: [])")
+RENDER_MODES = ["rgb_array"]
+
+
+def view_settings(render_mode: str | None, obs_mode: str, renderer: str, width: int | None, height: int | None, projections: Any) -> ViewSettings:
+    """The checked view of an env made with these keywords; raises ValueError naming a bad one."""
+    if render_mode not in (None, *RENDER_MODES):
+        raise ValueError(f"render_mode={render_mode!r} is not supported; render_modes: {RENDER_MODES}")
+    return ViewSettings.from_options(
+        obs_mode=obs_mode, renderer=renderer, width=width, height=height, rgb_array=render_mode == "rgb_array", projections=projections
+    )
 
 
 def resolve_env_class(env_class: str) -> str:
@@ -39,7 +46,18 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     or ``path/to/file.py:Class``; every keyword argument this constructor does not take itself is passed to
     that class, and must be JSON serialisable. The process starts here, so the spaces are known at once.
 
+    Images come from the scene's camera (docs/rendering.md): ``render_mode="rgb_array"`` makes ``render()``
+    return the current frame, and ``obs_mode`` puts it into the observations.
+
     Args:
+        render_mode: None or ``"rgb_array"``.
+        obs_mode: ``"state"`` (the env's own observation), ``"pixels"`` (``Box(0, 255, (height, width, 3),
+            uint8)``) or ``"both"`` (a ``Dict`` with keys ``"state"`` and ``"pixels"``).
+        renderer: ``"fast"`` (the gpu module, flat colours, ~0.2 ms at 84×84), ``"workbench"`` (Workbench,
+            no anti-aliasing), ``"quality"`` (Workbench, 8× anti-aliasing), ``"cycles"`` or ``"eevee"``.
+        width, height: the size of every image; 84×84 by default when pixels are observed, else 640×480.
+        projections: names of scene objects whose pixel position (``center``), box (``bbox``: x0, y0, x1, y1)
+            and ``depth`` every reset and step put into ``info["projections"][name]``.
         blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
             else the bpy module, else ``blender`` on PATH.
         seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
@@ -52,7 +70,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         env_id: how errors name this env; registered envs pass their id.
     """
 
-    metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50}
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 50}
 
     def __init__(
         self,
@@ -60,6 +78,11 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         *,
         blender: str | os.PathLike[str] | None = None,
         render_mode: str | None = None,
+        obs_mode: str = "state",
+        renderer: str = "fast",
+        width: int | None = None,
+        height: int | None = None,
+        projections: Any = (),
         seed: int | None = None,
         startup_timeout: float = 60.0,
         timeout: float = 30.0,
@@ -68,7 +91,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        check_render_mode(render_mode)
+        self.view = view_settings(render_mode, obs_mode, renderer, width, height, projections)
         env_class = resolve_env_class(env_class)
         self.env_class = env_class
         self.env_id = env_id or env_class
@@ -131,10 +154,13 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         """Call the Blender-side env's method ``name``, which must be marked ``@blendgym_blender.remote``."""
         return self._attribute({"call": name, "args": args, "kwargs": kwargs}, f"call {name!r}")
 
-    def render(self) -> None:
+    def render(self) -> np.ndarray | None:
+        """The scene camera's current image (H×W×3 uint8, top row first) with ``render_mode="rgb_array"``, else None."""
         if self.render_mode is None:
             return None
-        raise BlendgymError(f"{self.env_id}: cannot render: this env has no rendering yet (render_modes: [])")
+        if self._closed or self._process is None:
+            raise BlenderEnvError(f"{self.env_id}: no Blender process to render: call reset() first")
+        return wire.decode_image_reply(self._request(wire.IMAGE, "render"))
 
     def close(self) -> None:
         """End the Blender process and restore the calling thread's CPU affinity; idempotent."""
@@ -158,6 +184,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             self.env_class,
             self.env_kwargs,
             name=self.env_id,
+            view=self.view,
             seed=seed,
             instance=self.instance,
             cpu=self._cpu,

@@ -16,6 +16,7 @@ from typing import Any, Union
 import zmq
 
 from blendgym_blender import wire
+from blendgym_blender.view import ViewSettings
 
 from . import affinity
 from .blender import Blender
@@ -64,6 +65,7 @@ class BlenderPool:
         env_kwargs: dict[str, Any],
         *,
         name: str,
+        view: ViewSettings,
         seeds: list[int | None],
         placement: affinity.PoolPlacement,
         startup_timeout: float,
@@ -78,6 +80,7 @@ class BlenderPool:
         self.env_class = env_class
         self.env_kwargs = env_kwargs
         self.name = name
+        self.view = view
         self.cpus = placement.processes
         self.startup_timeout = startup_timeout
         self.timeout = timeout
@@ -257,6 +260,7 @@ class BlenderPool:
             self.env_class,
             self.env_kwargs,
             name=self.env_name(index),
+            view=self.view,
             seed=seed,
             instance=index,
             cpu=self.cpus[index],

@@ -23,6 +23,7 @@ from typing import Any
 import zmq
 
 from blendgym_blender import wire
+from blendgym_blender.view import ViewSettings
 
 from .blender import Blender
 from .errors import (
@@ -50,7 +51,7 @@ _sigterm_lock = threading.Lock()
 class BlenderProcess:
     """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
 
-    ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions). With
+    ``name`` is how errors refer to the env; ``view`` says what Blender renders for it. ``hello`` is the handshake reply (spaces, versions). With
     ``wait=False`` the constructor returns once Blender is launched and asked for its handshake, so several
     processes start in parallel; ``finish_start`` then waits for the reply. A pool passes its own ZeroMQ
     ``context`` so that all its sockets share one I/O thread.
@@ -63,6 +64,7 @@ class BlenderProcess:
         env_kwargs: dict[str, Any],
         *,
         name: str,
+        view: ViewSettings | None = None,
         seed: int | None = None,
         instance: int = 0,
         cpu: int | None = None,
@@ -71,7 +73,7 @@ class BlenderProcess:
         wait: bool = True,
     ) -> None:
         self.blender = blender
-        self.directory = tempfile.mkdtemp(prefix="blendgym-")
+        self.directory = tempfile.mkdtemp(prefix="blendgym-", dir=_memory_directory())
         self.log_path = Path(self.directory) / "blender.log"
         endpoint = f"ipc://{self.directory}/agent.sock"
         try:
@@ -83,6 +85,7 @@ class BlenderProcess:
             "--env-class", env_class,
             "--env-kwargs", kwargs_json,
             "--env-id", name,
+            "--view", json.dumps((view or ViewSettings()).to_json()),
             "--endpoint", endpoint,
             "--parent-pid", str(os.getpid()),
             "--instance", str(instance),
@@ -238,6 +241,11 @@ def _command(blender: Blender) -> list[str]:
     if blender.embedded:
         return [blender.program, "-P", bootstrap]
     return [blender.program, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
+
+
+def _memory_directory() -> str | None:
+    """/dev/shm where it is usable: rendered images pass through a file there (blender_side/render.py)."""
+    return "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
 
 
 def host_python_path() -> list[str]:

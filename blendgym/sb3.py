@@ -100,5 +100,5 @@ class BlenderVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]  # The sub-envs live in Blender, unwrapped.
 
     def get_images(self) -> Sequence[np.ndarray | None]:
-        self.vector_env.render()
-        return [None] * self.num_envs
+        images = self.vector_env.render()
+        return list(images) if images is not None else [None] * self.num_envs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 from gymnasium.spaces import Dict, Space
@@ -15,7 +15,7 @@ from blendgym_blender import wire
 
 from . import affinity
 from .blender import find_blender
-from .env import check_render_mode, resolve_env_class
+from .env import RENDER_MODES, resolve_env_class, view_settings
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, Reply
 from .spaces import ActionEncoder, to_gymnasium
@@ -72,7 +72,8 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         max_episode_steps: truncate episodes after this many steps (None: never).
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
-        blender, render_mode, startup_timeout, timeout, env_id: as for ``BlenderEnv``.
+        blender, render_mode, obs_mode, renderer, width, height, projections, startup_timeout, timeout, env_id:
+            as for ``BlenderEnv``. ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``.
         seed: start-up seed; process ``i`` gets ``seed + i``.
         cpu_affinity: "auto" pins the calling thread (and the pool's socket thread) to the core it runs on,
             with process 0, and deals the other processes round-robin over the other cores; a list names
@@ -82,7 +83,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
     """
 
-    metadata: dict[str, Any] = {"render_modes": [], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
 
     def __init__(
         self,
@@ -95,6 +96,11 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         copy: bool = True,
         blender: str | os.PathLike[str] | None = None,
         render_mode: str | None = None,
+        obs_mode: str = "state",
+        renderer: str = "fast",
+        width: int | None = None,
+        height: int | None = None,
+        projections: Any = (),
         seed: int | None = None,
         startup_timeout: float = 60.0,
         timeout: float = 30.0,
@@ -104,7 +110,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        check_render_mode(render_mode)
+        view = view_settings(render_mode, obs_mode, renderer, width, height, projections)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.batch_size = num_envs if batch_size is None else batch_size
         if not 1 <= self.batch_size <= num_envs:
@@ -122,6 +128,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             env_class,
             env_kwargs,
             name=self.env_id,
+            view=view,
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
             placement=affinity.spread(num_envs, cpu_affinity),
             startup_timeout=startup_timeout,
@@ -264,10 +271,12 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             return getattr(self, f"single_{name}")
         return getattr(self, name)
 
-    def render(self) -> None:
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        """Every sub-env's current camera image with ``render_mode="rgb_array"``, else None."""
         if self.render_mode is None:
             return None
-        raise BlendgymError(f"{self.env_id}: cannot render: this env has no rendering yet (render_modes: [])")
+        images = self._ask({index: wire.IMAGE for index in self._every_env}, dict.fromkeys(self._every_env, "render"), wire.decode_image_reply)
+        return tuple(images[index] for index in self._every_env)
 
     def close_extras(self, **kwargs: Any) -> None:
         """End every Blender process; ``close()`` calls this once."""
@@ -400,13 +409,17 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
     def attribute_requests(self, requests: dict[int, dict[str, Any]]) -> dict[int, Any]:
         """Send attribute requests (docs/protocol.md, "Attributes") to the sub-envs named by the keys and
         return each value; ``get_attr``, ``set_attr`` and ``call`` use it, as does the SB3 VecEnv."""
+        frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
+        whats = {index: next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request) for index, request in requests.items()}
+        return self._ask(frames, whats, lambda reply: wire.decode_json_body(reply)["value"])
+
+    def _ask(self, frames: dict[int, bytes], whats: dict[int, str], decode: Callable[[bytes], Any]) -> dict[int, Any]:
+        """Send requests that leave the episodes alone to the sub-envs named by the keys; decode each reply."""
         self._check_open()
         if self._in_flight or self._ready:
-            raise BlenderEnvError(f"{self.env_id}: attribute requests while steps are in flight; recv() them first")
-        frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
+            raise BlenderEnvError(f"{self.env_id}: {whats[next(iter(whats))]} requested while steps are in flight; recv() them first")
         for index, frame in frames.items():
-            request = requests[index]
-            self._pool.send(index, frame, next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request))
+            self._pool.send(index, frame, whats[index])
         values: dict[int, Any] = {}
         errors: list[BlendgymError] = []
         for index, reply in self._pool.collect(list(frames)):
@@ -416,7 +429,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             elif isinstance(reply, BlendgymError):
                 errors.append(reply)
             else:
-                values[index] = wire.decode_json_body(reply)["value"]
+                values[index] = decode(reply)
         if errors:
             raise errors[0]
         return values

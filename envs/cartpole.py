@@ -27,6 +27,7 @@ LAUNCH_FORCE = 1.0e5
 
 CART_SIZE = (0.5, 0.3, 0.2)
 POLE_SIZE = (0.05, 0.05, 1.0)
+POLE_LOOK_SIZE = (0.12, 0.12, 1.0)
 POLE_PIVOT_Z = CART_SIZE[2] / 2
 RESET_OPTIONS = frozenset({"state", "low", "high"})
 
@@ -104,7 +105,7 @@ class CartPole(SceneEnv):
         self.spin = self._add_constraint("Spin", "MOTOR", self.cart, self.pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2))
         self.spin.use_motor_ang = True
         self._set_motors(0.0, 0.0, 0.0, 0.0)
-        self._add_camera_and_light()
+        self._add_look()
 
         high = np.array([self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max], dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
@@ -118,13 +119,7 @@ class CartPole(SceneEnv):
     def _add_box(self, name: str, size: tuple[float, float, float], location: tuple[float, float, float], mass: float, kind: str) -> bpy.types.Object:
         # The mesh is built at its true size: Bullet takes a body's inertia from the unscaled mesh, so a
         # scaled unit cube would fall ~25% too slowly.
-        mesh = bpy.data.meshes.new(name)
-        shape = bmesh.new()
-        bmesh.ops.create_cube(shape, size=1.0)
-        bmesh.ops.scale(shape, vec=size, verts=shape.verts)
-        shape.to_mesh(mesh)
-        shape.free()
-        obj = bpy.data.objects.new(name, mesh)
+        obj = bpy.data.objects.new(name, self._box_mesh(name, size))
         obj.location = location
         self.scene.collection.objects.link(obj)
         self.scene.rigidbody_world.collection.objects.link(obj)
@@ -136,6 +131,16 @@ class CartPole(SceneEnv):
         body.linear_damping = 0.0
         body.angular_damping = 0.0
         return obj
+
+    @staticmethod
+    def _box_mesh(name: str, size: tuple[float, float, float]) -> bpy.types.Mesh:
+        mesh = bpy.data.meshes.new(name)
+        shape = bmesh.new()
+        bmesh.ops.create_cube(shape, size=1.0)
+        bmesh.ops.scale(shape, vec=size, verts=shape.verts)
+        shape.to_mesh(mesh)
+        shape.free()
+        return mesh
 
     def _add_constraint(self, name: str, kind: str, first: bpy.types.Object, second: bpy.types.Object, location: tuple[float, float, float], rotation: tuple[float, float, float]) -> bpy.types.RigidBodyConstraint:
         anchor = bpy.data.objects.new(name, None)
@@ -150,15 +155,32 @@ class CartPole(SceneEnv):
         constraint.object2 = second
         return constraint
 
-    def _add_camera_and_light(self) -> None:
+    def _add_look(self) -> None:
+        """Colours, a camera that sees the whole track, a sun, and a pole thick enough to show at 84×84."""
+        colours = {self.ground: (0.05, 0.05, 0.05, 1.0), self.cart: (0.02, 0.06, 0.3, 1.0), self.pole: (0.8, 0.25, 0.03, 1.0)}
+        for obj, colour in colours.items():
+            material = bpy.data.materials.new(obj.name)
+            material.diffuse_color = colour
+            obj.data.materials.append(material)
+        # Drawn instead of the 5 cm pole, which would be under a pixel wide at 84×84; it follows the pole
+        # as its child, and takes no part in the physics.
+        look = bpy.data.objects.new("PoleLook", self._box_mesh("PoleLook", POLE_LOOK_SIZE))
+        look.data.materials.append(self.pole.active_material)
+        look.parent = self.pole
+        self.scene.collection.objects.link(look)
+        self.pole.hide_render = True
         camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-        camera.location = (0.0, -7.0, 0.6)
+        camera.location = (0.0, -8.0, 0.5)
         camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
         self.scene.collection.objects.link(camera)
         self.scene.camera = camera
         sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
         sun.rotation_euler = (0.6, 0.2, 0.0)
         self.scene.collection.objects.link(sun)
+        self.scene.world = bpy.data.worlds.new("World")
+        self.scene.world.color = (0.6, 0.7, 0.8)
+        self.scene.view_settings.view_transform = "Standard"
+        self.scene.display.shading.color_type = "MATERIAL"
 
     def _set_motors(self, push_velocity: float, push_force: float, spin_velocity: float, spin_torque: float) -> None:
         self.push.motor_lin_target_velocity = push_velocity

@@ -1,0 +1,366 @@
+"""Images of a scene from its camera, headless and without a GPU, and projections of points to pixels.
+
+Two kinds of renderer (docs/rendering.md has their measured costs):
+
+- ``FastRenderer`` draws every visible mesh with Blender's ``gpu`` module into an offscreen buffer, in its
+  material's colour with one directional light: shapes and colours, no textures, no anti-aliasing, a
+  fraction of a millisecond at 84×84. Meant for pixel observations in training.
+- ``EngineRenderer`` renders with one of Blender's engines (Workbench without or with anti-aliasing, Cycles,
+  EEVEE) and reads the image back through a BMP file in the host's private directory, which lies in
+  memory (/dev/shm) where the machine has it: Blender exposes no rendered pixels to Python otherwise.
+
+Both return H×W×3 uint8 arrays, top row first, in the colours a viewer sees (the scene's view transform
+for the engines, sRGB for the fast renderer). ``Camera`` projects world points with the same matrices.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from typing import Any
+
+import bpy
+import gpu
+import numpy as np
+from gpu_extras.batch import batch_for_shader
+from mathutils import Matrix, Vector
+
+from .view import ViewSettings
+
+# Share of a surface's colour that it keeps when it faces away from the light.
+AMBIENT = 0.35
+# Where the fast renderer's light comes from (towards the light) when the scene has no sun lamp.
+DEFAULT_LIGHT = Vector((0.3, -0.8, 0.5)).normalized()
+
+
+class Camera:
+    """The scene camera seen at ``width`` × ``height`` pixels."""
+
+    def __init__(self, scene: bpy.types.Scene, width: int, height: int) -> None:
+        if scene.camera is None:
+            raise ValueError(f"scene {scene.name!r} has no camera (scene.camera): rendering and projections need one")
+        self.scene = scene
+        self.width = width
+        self.height = height
+
+    def view_projection(self) -> Matrix:
+        """World to clip space, as the renderers use it."""
+        camera = self.scene.camera
+        render = self.scene.render
+        projection = camera.calc_matrix_camera(
+            bpy.context.evaluated_depsgraph_get(), x=self.width, y=self.height, scale_x=render.pixel_aspect_x, scale_y=render.pixel_aspect_y
+        )
+        return projection @ camera.matrix_world.inverted()
+
+    def project(self, points: Any) -> np.ndarray:
+        """Pixel coordinates and depth of world points: an (N, 3) array of x (right), y (down), both from the
+        top-left corner of the image (pixel (row i, column j) spans [j, j+1] × [i, i+1]), and the distance in
+        front of the camera (negative behind it)."""
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+        matrix = np.array(self.view_projection())
+        clip = np.c_[points, np.ones(len(points))] @ matrix.T
+        w = clip[:, 3]
+        safe_w = np.where(np.abs(w) < 1e-12, 1e-12, w)
+        x = (clip[:, 0] / safe_w + 1.0) * 0.5 * self.width
+        y = (1.0 - clip[:, 1] / safe_w) * 0.5 * self.height
+        return np.c_[x, y, w]
+
+    def describe(self, obj: bpy.types.Object) -> dict[str, Any]:
+        """Where ``obj`` appears: its origin's pixel, the pixel box around its bounding box, its depth."""
+        corners = [obj.matrix_world @ Vector(corner) for corner in obj.bound_box]
+        projected = self.project([obj.matrix_world.translation, *corners])
+        box = projected[1:, :2]
+        return {
+            "center": projected[0, :2].tolist(),
+            "bbox": [*box.min(axis=0).tolist(), *box.max(axis=0).tolist()],
+            "depth": float(projected[0, 2]),
+        }
+
+
+class Renderer(abc.ABC):
+    """Renders the scene camera's image at a fixed size."""
+
+    def __init__(self, scene: bpy.types.Scene, width: int, height: int) -> None:
+        self.camera = Camera(scene, width, height)
+        self.scene = scene
+        self.width = width
+        self.height = height
+
+    @abc.abstractmethod
+    def render(self) -> np.ndarray:
+        """The current frame as an H×W×3 uint8 array, top row first."""
+
+    def close(self) -> None:
+        """Release what the renderer holds."""
+
+
+class EngineRenderer(Renderer):
+    """A Blender render engine; the image comes back through a BMP file in ``directory``.
+
+    The engine renders a scene of its own holding a copy of each object, posed as the simulated one before
+    every render: rendering the simulated scene itself would evaluate its rigid bodies again, from the point
+    cache, which shows stale poses right after a reset.
+    """
+
+    def __init__(self, scene: bpy.types.Scene, width: int, height: int, kind: str, directory: str) -> None:
+        super().__init__(scene, width, height)
+        self.path = os.path.join(directory, "render.bmp")
+        self.stage = bpy.data.scenes.new(f"{scene.name} (blendgym render)")
+        self.copies: dict[str, bpy.types.Object] = {}
+        _copy_look(scene, self.stage)
+        render = self.stage.render
+        render.engine = _engine(kind)
+        render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
+        render.image_settings.file_format = "BMP"
+        render.image_settings.color_mode = "RGB"
+        if kind in ("workbench", "quality"):
+            self.stage.display.render_aa = "OFF" if kind == "workbench" else "8"
+        if kind == "cycles":
+            self.stage.cycles.device = "CPU"
+            self.stage.cycles.samples = 16
+            self.stage.cycles.use_denoising = False  # Debian's 3.4 has no denoiser (BLENDER_FACTS.md).
+
+    def render(self) -> np.ndarray:
+        self._pose_copies()
+        bpy.ops.render.render(scene=self.stage.name)
+        bpy.data.images["Render Result"].save_render(self.path, scene=self.stage)
+        return read_bmp(self.path)
+
+    def close(self) -> None:
+        if os.path.exists(self.path):
+            os.remove(self.path)
+
+    def _pose_copies(self) -> None:
+        seen = set()
+        for obj in self.scene.objects:
+            if obj.data is None:
+                continue
+            seen.add(obj.name)
+            copy = self.copies.get(obj.name)
+            if copy is None:
+                copy = self.copies[obj.name] = _still_copy(obj)
+                self.stage.collection.objects.link(copy)
+            copy.matrix_world = obj.matrix_world
+            copy.hide_render = obj.hide_render
+            copy.color = obj.color
+        for name in set(self.copies) - seen:
+            bpy.data.objects.remove(self.copies.pop(name))
+        self.stage.camera = self.copies.get(self.scene.camera.name)
+
+
+class FastRenderer(Renderer):
+    """Draws meshes in flat material colours with the ``gpu`` module, offscreen.
+
+    A mesh's shape is read the first time it is drawn; object transforms, visibility and material colours are
+    read on every frame (rigid bodies, randomised colours). Deforming meshes need an ``EngineRenderer``.
+    """
+
+    def __init__(self, scene: bpy.types.Scene, width: int, height: int) -> None:
+        super().__init__(scene, width, height)
+        _create_gpu_context(scene)
+        self.shader = _flat_shader()
+        self.offscreen = gpu.types.GPUOffScreen(width, height)
+        self.batches: dict[str, Any] = {}
+
+    def render(self) -> np.ndarray:
+        view_projection = self.camera.view_projection()
+        light = _light_direction(self.scene)
+        shader = self.shader
+        with self.offscreen.bind():
+            framebuffer = gpu.state.active_framebuffer_get()
+            framebuffer.clear(color=(*_background(self.scene), 1.0), depth=1.0)
+            gpu.state.depth_test_set("LESS_EQUAL")
+            gpu.state.depth_mask_set(True)
+            shader.bind()
+            for obj in self.scene.objects:
+                if obj.type != "MESH" or obj.hide_render:
+                    continue
+                world = obj.matrix_world
+                shader.uniform_float("model_view_projection", view_projection @ world)
+                shader.uniform_float("color", _colour(obj))
+                # The light in the object's own frame, so that normals need no transform.
+                shader.uniform_float("light", (*(world.to_3x3().inverted_safe() @ light).normalized(), AMBIENT))
+                self._batch(obj).draw(shader)
+            gpu.state.depth_test_set("NONE")
+            pixels = framebuffer.read_color(0, 0, self.width, self.height, 4, 0, "UBYTE")
+        pixels.dimensions = self.width * self.height * 4
+        return np.asarray(pixels, dtype=np.uint8).reshape(self.height, self.width, 4)[::-1, :, :3].copy()
+
+    def close(self) -> None:
+        self.offscreen.free()
+        self.batches.clear()
+
+    def _batch(self, obj: bpy.types.Object) -> Any:
+        key = f"{obj.name}\0{obj.data.name}"
+        batch = self.batches.get(key)
+        if batch is None:
+            positions, normals = _triangles(obj)
+            batch = self.batches[key] = batch_for_shader(self.shader, "TRIS", {"position": positions, "normal": normals})
+        return batch
+
+
+def make_renderer(scene: bpy.types.Scene, settings: ViewSettings, directory: str) -> Renderer:
+    if settings.renderer == "fast":
+        return FastRenderer(scene, settings.width, settings.height)
+    return EngineRenderer(scene, settings.width, settings.height, settings.renderer, directory)
+
+
+def read_bmp(path: str) -> np.ndarray:
+    """An uncompressed 24-bit BMP as an H×W×3 RGB array, top row first."""
+    data = np.fromfile(path, dtype=np.uint8)
+    header = data[:54].tobytes()
+    offset = int.from_bytes(header[10:14], "little")
+    width = int.from_bytes(header[18:22], "little", signed=True)
+    height = int.from_bytes(header[22:26], "little", signed=True)
+    if int.from_bytes(header[28:30], "little") != 24:
+        raise ValueError(f"{path}: expected a 24-bit BMP")
+    stride = (width * 3 + 3) & ~3
+    rows = data[offset : offset + stride * abs(height)].reshape(abs(height), stride)[:, : width * 3]
+    image = rows.reshape(abs(height), width, 3)[:, :, ::-1]
+    return np.ascontiguousarray(image[::-1] if height > 0 else image)
+
+
+def _engine(kind: str) -> str:
+    if kind in ("workbench", "quality"):
+        return "BLENDER_WORKBENCH"
+    if kind == "cycles":
+        return "CYCLES"
+    # EEVEE is BLENDER_EEVEE before 4.2 and from 5.0 on, BLENDER_EEVEE_NEXT in between.
+    engines = {item.identifier for item in bpy.types.RenderSettings.bl_rna.properties["engine"].enum_items}
+    return "BLENDER_EEVEE_NEXT" if "BLENDER_EEVEE_NEXT" in engines else "BLENDER_EEVEE"
+
+
+def _still_copy(obj: bpy.types.Object) -> bpy.types.Object:
+    """A copy of ``obj`` that only looks like it: no rigid body (a copy of one would join the simulation), no
+    parent, no constraints, its modifiers applied once."""
+    data = obj.data
+    if obj.type == "MESH" and len(obj.modifiers):
+        data = bpy.data.meshes.new_from_object(obj.evaluated_get(bpy.context.evaluated_depsgraph_get()))
+    copy = bpy.data.objects.new(f"{obj.name} (blendgym render)", data)
+    for slot, source in zip(copy.material_slots, obj.material_slots, strict=False):
+        if source.link == "OBJECT":
+            slot.link = "OBJECT"
+            slot.material = source.material
+    return copy
+
+
+def _copy_look(source: bpy.types.Scene, target: bpy.types.Scene) -> None:
+    """What decides how a render looks, other than the objects: world, colour management, Workbench shading."""
+    target.world = source.world
+    for name in ("view_transform", "look", "exposure", "gamma"):
+        setattr(target.view_settings, name, getattr(source.view_settings, name))
+    target.display_settings.display_device = source.display_settings.display_device
+    shading = source.display.shading
+    for name in ("light", "color_type", "single_color", "studio_light", "show_shadows", "show_cavity", "background_type"):
+        setattr(target.display.shading, name, getattr(shading, name))
+    target.render.fps, target.render.fps_base = source.render.fps, source.render.fps_base
+
+
+def _create_gpu_context(scene: bpy.types.Scene) -> None:
+    """In background mode the gpu module can draw only after a render engine has made a GPU context; a tiny
+    Workbench render does that (BLENDER_FACTS.md; without it Blender 3.4 segfaults)."""
+    render = scene.render
+    saved = (render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage)
+    render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage = "BLENDER_WORKBENCH", 4, 4, 100
+    try:
+        bpy.ops.render.render()
+    finally:
+        render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage = saved
+
+
+def _flat_shader() -> Any:
+    interface = gpu.types.GPUStageInterfaceInfo("blendgym_flat")
+    interface.flat("VEC3", "shade")
+    info = gpu.types.GPUShaderCreateInfo()
+    info.push_constant("MAT4", "model_view_projection")
+    info.push_constant("VEC4", "color")
+    info.push_constant("VEC4", "light")  # xyz: direction towards the light, object frame; w: ambient share
+    info.vertex_in(0, "VEC3", "position")
+    info.vertex_in(1, "VEC3", "normal")
+    info.vertex_out(interface)
+    info.fragment_out(0, "VEC4", "frag_color")
+    info.vertex_source(
+        "void main() {"
+        "  gl_Position = model_view_projection * vec4(position, 1.0);"
+        "  float lit = max(dot(normalize(normal), light.xyz), 0.0);"
+        "  shade = color.rgb * (light.w + (1.0 - light.w) * lit);"
+        "}"
+    )
+    # Colours are linear in Blender; the image holds sRGB, as a viewer sees it.
+    info.fragment_source(
+        "void main() {"
+        "  vec3 c = clamp(shade, 0.0, 1.0);"
+        "  frag_color = vec4(mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c)), 1.0);"
+        "}"
+    )
+    return gpu.shader.create_from_info(info)
+
+
+def _triangles(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluated mesh of ``obj`` as unshared triangle corners with their face normals, object frame."""
+    evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
+    mesh = evaluated.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        count = len(mesh.loop_triangles)
+        corners = np.empty(count * 3, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("vertices", corners)
+        normals = np.empty(count * 3, dtype=np.float32)
+        mesh.loop_triangles.foreach_get("normal", normals)
+        coordinates = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", coordinates)
+    finally:
+        evaluated.to_mesh_clear()
+    positions = coordinates.reshape(-1, 3)[corners]
+    return positions, np.repeat(normals.reshape(-1, 3), 3, axis=0)
+
+
+def _colour(obj: bpy.types.Object) -> tuple[float, float, float, float]:
+    material = obj.active_material
+    return tuple(material.diffuse_color) if material is not None else tuple(obj.color)
+
+
+def _light_direction(scene: bpy.types.Scene) -> Vector:
+    for obj in scene.objects:
+        if obj.type == "LIGHT" and obj.data.type == "SUN" and not obj.hide_render:
+            return (obj.matrix_world.to_3x3() @ Vector((0.0, 0.0, 1.0))).normalized()
+    return DEFAULT_LIGHT
+
+
+def _background(scene: bpy.types.Scene) -> tuple[float, float, float]:
+    linear = scene.world.color if scene.world is not None else (0.05, 0.05, 0.05)
+    return tuple(float(c * 12.92 if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055) for c in linear)
+
+
+class View:
+    """What the host sees of an env beyond its own observation: pixels, ``render()`` images, projections."""
+
+    def __init__(self, scene: bpy.types.Scene, state_space: dict[str, Any], settings: ViewSettings, directory: str) -> None:
+        self.settings = settings
+        self.observation_space = settings.observation_space(state_space)
+        self.renderer = make_renderer(scene, settings, directory) if settings.renders else None
+        self.camera = self.renderer.camera if self.renderer is not None else Camera(scene, settings.width, settings.height) if settings.projections else None
+        missing = [name for name in settings.projections if name not in scene.objects]
+        if missing:
+            raise ValueError(f"projections name objects that are not in the scene: {missing}; it has {sorted(scene.objects.keys())}")
+        self.projected = [scene.objects[name] for name in settings.projections]
+
+    def observation(self, state: Any) -> Any:
+        """The observation the host gets, given the env's own."""
+        mode = self.settings.obs_mode
+        if mode == "state":
+            return state
+        assert self.renderer is not None
+        pixels = self.renderer.render()
+        return pixels if mode == "pixels" else {"state": state, "pixels": pixels}
+
+    def info(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The env's info, with ``projections`` added when the host asked for them."""
+        if not self.projected:
+            return info
+        assert self.camera is not None
+        return {**info, "projections": {obj.name: self.camera.describe(obj) for obj in self.projected}}
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.close()
