@@ -1,11 +1,11 @@
 """Train PPO with a CNN (stable-baselines3 ``CnnPolicy``) on blendgym/CartPole-v0 from camera images only.
 
-The observations are 64×64 RGB images drawn by Blender's fast renderer (``obs_mode="pixels"``), four
+The observations are 84×84 RGB images drawn by Blender's fast renderer (``obs_mode="pixels"``), four
 consecutive frames stacked so that the network can see motion. A short run does not balance the pole for
 500 steps, but it learns something measurable: the script evaluates a random policy and the trained
 policy on the same images and reports both mean returns.
 
-    python agents/train_cartpole_pixels.py [--timesteps 30000] [--n-envs 2] [--out runs/cartpole_pixels]
+    python agents/train_cartpole_pixels.py [--timesteps 40000] [--n-envs 2] [--out runs/cartpole_pixels]
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ ENV_ID = "blendgym/CartPole-v0"
 EVAL_EPISODES = 20
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-parser.add_argument("--timesteps", type=int, default=30_000, help="training steps")
+parser.add_argument("--timesteps", type=int, default=40_000, help="training steps")
 parser.add_argument("--n-envs", type=int, default=2, help="Blender processes in the training pool")
-parser.add_argument("--size", type=int, default=64, help="image width and height in pixels")
+parser.add_argument("--size", type=int, default=84, help="image width and height in pixels")
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--out", type=Path, default=Path("runs/cartpole_pixels"))
 parser.add_argument("--blender", default=None, help="a Blender executable instead of the embedded bpy module")
@@ -64,13 +64,13 @@ model = PPO(
     "CnnPolicy",
     train_env,
     n_steps=256,
-    batch_size=128,
-    n_epochs=4,
+    batch_size=64,
+    n_epochs=10,
     gamma=0.98,
     gae_lambda=0.9,
-    learning_rate=3e-4,
+    learning_rate=2.5e-4,
     clip_range=0.2,
-    ent_coef=0.0,
+    ent_coef=0.01,
     seed=args.seed,
     verbose=0,
 )

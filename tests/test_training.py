@@ -1,4 +1,5 @@
-"""The main job: agents/train_cartpole.py trains PPO on blendgym/CartPole-v0 to the reward threshold."""
+"""The main job: agents/train_cartpole.py trains PPO on blendgym/CartPole-v0 to the reward threshold, and
+agents/record_cartpole.py records the trained policy."""
 
 from __future__ import annotations
 
@@ -24,3 +25,31 @@ def test_ppo_solves_blender_cartpole(tmp_path: Path) -> None:
     mean_return = float(result.stdout.split("mean return ")[-1].split()[0])
     assert mean_return >= 475
     assert (tmp_path / "ppo_cartpole.zip").exists()
+
+    # The trained policy, recorded by Blender: one episode in an mp4.
+    videos = tmp_path / "videos"
+    record = subprocess.run(
+        [sys.executable, str(ROOT / "agents" / "record_cartpole.py"), "--model", str(tmp_path / "ppo_cartpole.zip"), "--out", str(videos), "--width", "320", "--height", "240"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert record.returncode == 0, record.stdout[-3000:] + record.stderr[-3000:]
+    assert float(record.stdout.split("episode 0: return ")[1].split()[0]) >= 475
+    assert [path.stat().st_size > 10_000 for path in videos.glob("*.mp4")] == [True]
+
+
+@pytest.mark.slow
+def test_ppo_cnn_from_pixels_beats_a_random_policy(tmp_path: Path) -> None:
+    """agents/train_cartpole_pixels.py: SB3's CnnPolicy on obs_mode="pixels" learns something measurable."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "agents" / "train_cartpole_pixels.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    trained = float(result.stdout.split("trained policy: mean return ")[1].split(";")[0])
+    random = float(result.stdout.split("random policy: ")[-1].split()[0])
+    assert trained >= 1.5 * random, result.stdout
+    assert (tmp_path / "ppo_cartpole_pixels.zip").exists()
