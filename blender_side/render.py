@@ -65,15 +65,21 @@ class Camera:
         y = (1.0 - clip[:, 1] / safe_w) * 0.5 * self.height
         return np.c_[x, y, w]
 
-    def describe(self, obj: bpy.types.Object) -> dict[str, Any]:
-        """Where ``obj`` appears: its origin's pixel, the pixel box around its bounding box, its depth."""
-        corners = [obj.matrix_world @ Vector(corner) for corner in obj.bound_box]
-        projected = self.project([obj.matrix_world.translation, *corners])
-        box = projected[1:, :2]
+    def describe(self, objects: list[bpy.types.Object]) -> dict[str, dict[str, Any]]:
+        """Where each object appears, by name: its origin's pixel, the pixel box around its bounding box, its depth."""
+        points: list[Vector] = []
+        for obj in objects:
+            world = obj.matrix_world
+            points += [world.translation, *(world @ Vector(corner) for corner in obj.bound_box)]
+        # One projection for all objects: the camera matrices are computed once per call.
+        projected = self.project(points).reshape(len(objects), 9, 3)
         return {
-            "center": projected[0, :2].tolist(),
-            "bbox": [*box.min(axis=0).tolist(), *box.max(axis=0).tolist()],
-            "depth": float(projected[0, 2]),
+            obj.name: {
+                "center": rows[0, :2].tolist(),
+                "bbox": [*rows[1:, :2].min(axis=0).tolist(), *rows[1:, :2].max(axis=0).tolist()],
+                "depth": float(rows[0, 2]),
+            }
+            for obj, rows in zip(objects, projected, strict=True)
         }
 
 
@@ -183,6 +189,7 @@ class FastRenderer(Renderer):
                 self._batch(obj).draw(shader)
             gpu.state.depth_test_set("NONE")
             pixels = framebuffer.read_color(0, 0, self.width, self.height, 4, 0, "UBYTE")
+        # Without flattening the buffer first, the array numpy made of it did not hold the image.
         pixels.dimensions = self.width * self.height * 4
         return np.asarray(pixels, dtype=np.uint8).reshape(self.height, self.width, 4)[::-1, :, :3].copy()
 
@@ -339,7 +346,7 @@ class View:
         self.settings = settings
         self.observation_space = settings.observation_space(state_space)
         self.renderer = make_renderer(scene, settings, directory) if settings.renders else None
-        self.camera = self.renderer.camera if self.renderer is not None else Camera(scene, settings.width, settings.height) if settings.projections else None
+        self.camera = Camera(scene, settings.width, settings.height) if settings.projections else None
         missing = [name for name in settings.projections if name not in scene.objects]
         if missing:
             raise ValueError(f"projections name objects that are not in the scene: {missing}; it has {sorted(scene.objects.keys())}")
@@ -359,7 +366,7 @@ class View:
         if not self.projected:
             return info
         assert self.camera is not None
-        return {**info, "projections": {obj.name: self.camera.describe(obj) for obj in self.projected}}
+        return {**info, "projections": self.camera.describe(self.projected)}
 
     def close(self) -> None:
         if self.renderer is not None:
