@@ -30,12 +30,16 @@ POLE_SIZE = (0.05, 0.05, 1.0)
 POLE_LOOK_SIZE = (0.12, 0.12, 1.0)
 POLE_PIVOT_Z = CART_SIZE[2] / 2
 RESET_OPTIONS = frozenset({"state", "low", "high"})
+# The objects the env drives; a scene that has them all is used as it is.
+SCENE_OBJECTS = ("Ground", "Cart", "Pole", "Hinge", "Push", "Spin")
 
 
 class CartPole(SceneEnv):
     """A pole hinged on a cart that moves along a frictionless track; keep the pole upright.
 
-    The scene is built from code, so it is the same on every Blender from 3.4 on. A step is one frame
+    The scene is built from code, so it is the same on every Blender from 3.4 on. Where the open file's scene
+    holds the cart-pole already (objects ``Ground``, ``Cart``, ``Pole`` and the constraints ``Hinge``, ``Push``
+    and ``Spin``, as this class builds them), that scene is used as it is, look and all (docs/live.md). A step is one frame
     of 0.02 s, simulated by Bullet with ``substeps`` substeps (10 by default: a pole falling freely from
     0.05 rad is within 0.4% of the exact rigid cart-pole solution after 0.8 s).
 
@@ -76,36 +80,34 @@ class CartPole(SceneEnv):
     fps = 50
 
     def __init__(self, force_mag: float = 10.0, substeps: int = 10) -> None:
-        bpy.ops.wm.read_factory_settings(use_empty=True)
         scene = bpy.context.scene
+        # A scene that holds the cart-pole already (a user's file opened in Blender, docs/live.md) is used
+        # as it is: its look and extra objects stay, and so does its substeps setting.
+        adopted = all(name in scene.objects for name in SCENE_OBJECTS) and scene.rigidbody_world is not None
+        if not adopted:
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+            scene = bpy.context.scene
+            scene.frame_start = 1
+            bpy.ops.rigidbody.world_add()
+            world = scene.rigidbody_world
+            world.substeps_per_frame = substeps
+            world.solver_iterations = 10
+            if world.collection is None:
+                world.collection = bpy.data.collections.new("RigidBodyWorld")
         scene.render.fps = self.fps
         scene.render.fps_base = 1.0
-        scene.frame_start = 1
-        bpy.ops.rigidbody.world_add()
-        world = scene.rigidbody_world
-        world.substeps_per_frame = substeps
-        world.solver_iterations = 10
-        if world.collection is None:
-            world.collection = bpy.data.collections.new("RigidBodyWorld")
         super().__init__(scene)
 
         self.force_mag = float(force_mag)
         self.dt = 1.0 / self.fps
-        self.ground = self._add_box("Ground", (8.0, 1.0, 0.1), (0.0, 0.0, -0.2), 1.0, "PASSIVE")
-        # The ground only anchors the track's constraints; keep it out of every collision.
-        self.ground.rigid_body.collision_collections[0] = False
-        self.ground.rigid_body.collision_collections[19] = True
-        self.cart = self._add_box("Cart", CART_SIZE, (0.0, 0.0, 0.0), 1.0, "ACTIVE")
-        self.pole = self._add_box("Pole", POLE_SIZE, (0.0, 0.0, POLE_PIVOT_Z + POLE_SIZE[2] / 2), 0.1, "ACTIVE")
-        self._add_constraint("Hinge", "HINGE", self.cart, self.pole, (0, 0, POLE_PIVOT_Z), (math.pi / 2, 0, 0))
-        self._add_constraint("Track", "SLIDER", self.ground, self.cart, (0, 0, 0), (0, 0, 0))
-        self.push = self._add_constraint("Push", "MOTOR", self.ground, self.cart, (0, 0, 0), (0, 0, 0))
-        self.push.use_motor_lin = True
-        # Drives the pole about the hinge axis (the motor's local X, turned onto world Y) in the launch frame.
-        self.spin = self._add_constraint("Spin", "MOTOR", self.cart, self.pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2))
-        self.spin.use_motor_ang = True
+        if not adopted:
+            self._build()
+        objects = scene.objects
+        self.ground, self.cart, self.pole = objects["Ground"], objects["Cart"], objects["Pole"]
+        self.push = objects["Push"].rigid_body_constraint
+        self.spin = objects["Spin"].rigid_body_constraint
+        self.pivots = (objects["Hinge"], objects["Spin"])
         self._set_motors(0.0, 0.0, 0.0, 0.0)
-        self._add_look()
 
         high = np.array([self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max], dtype=np.float32)
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
@@ -115,6 +117,20 @@ class CartPole(SceneEnv):
         self.terminated = False
 
     # Scene construction -----------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        ground = self._add_box("Ground", (8.0, 1.0, 0.1), (0.0, 0.0, -0.2), 1.0, "PASSIVE")
+        # The ground only anchors the track's constraints; keep it out of every collision.
+        ground.rigid_body.collision_collections[0] = False
+        ground.rigid_body.collision_collections[19] = True
+        cart = self._add_box("Cart", CART_SIZE, (0.0, 0.0, 0.0), 1.0, "ACTIVE")
+        pole = self._add_box("Pole", POLE_SIZE, (0.0, 0.0, POLE_PIVOT_Z + POLE_SIZE[2] / 2), 0.1, "ACTIVE")
+        self._add_constraint("Hinge", "HINGE", cart, pole, (0, 0, POLE_PIVOT_Z), (math.pi / 2, 0, 0))
+        self._add_constraint("Track", "SLIDER", ground, cart, (0, 0, 0), (0, 0, 0))
+        self._add_constraint("Push", "MOTOR", ground, cart, (0, 0, 0), (0, 0, 0)).use_motor_lin = True
+        # Drives the pole about the hinge axis (the motor's local X, turned onto world Y) in the launch frame.
+        self._add_constraint("Spin", "MOTOR", cart, pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2)).use_motor_ang = True
+        self._add_look(ground, cart, pole)
 
     def _add_box(self, name: str, size: tuple[float, float, float], location: tuple[float, float, float], mass: float, kind: str) -> bpy.types.Object:
         # The mesh is built at its true size: Bullet takes a body's inertia from the unscaled mesh, so a
@@ -147,17 +163,20 @@ class CartPole(SceneEnv):
         anchor.location = location
         anchor.rotation_euler = rotation
         self.scene.collection.objects.link(anchor)
-        bpy.context.view_layer.objects.active = anchor
-        bpy.ops.rigidbody.constraint_add()
+        self.scene.view_layers[0].objects.active = anchor
+        # In Blender's UI, read_factory_settings leaves the script's context without a window, and the
+        # operator finds no active object unless it is given one (it crashes on 3.4 without the line above).
+        with bpy.context.temp_override(object=anchor, active_object=anchor):
+            bpy.ops.rigidbody.constraint_add()
         constraint = anchor.rigid_body_constraint
         constraint.type = kind
         constraint.object1 = first
         constraint.object2 = second
         return constraint
 
-    def _add_look(self) -> None:
+    def _add_look(self, ground: bpy.types.Object, cart: bpy.types.Object, pole: bpy.types.Object) -> None:
         """Colours, a camera that sees the whole track, a sun, and a pole thick enough to show at 84×84."""
-        colours = {self.ground: (0.05, 0.05, 0.05, 1.0), self.cart: (0.02, 0.06, 0.3, 1.0), self.pole: (0.8, 0.25, 0.03, 1.0)}
+        colours = {ground: (0.05, 0.05, 0.05, 1.0), cart: (0.02, 0.06, 0.3, 1.0), pole: (0.8, 0.25, 0.03, 1.0)}
         for obj, colour in colours.items():
             material = bpy.data.materials.new(obj.name)
             material.diffuse_color = colour
@@ -165,10 +184,10 @@ class CartPole(SceneEnv):
         # Drawn instead of the 5 cm pole, which would be under a pixel wide at 84×84; it follows the pole
         # as its child, and takes no part in the physics.
         look = bpy.data.objects.new("PoleLook", self._box_mesh("PoleLook", POLE_LOOK_SIZE))
-        look.data.materials.append(self.pole.active_material)
-        look.parent = self.pole
+        look.data.materials.append(pole.active_material)
+        look.parent = pole
         self.scene.collection.objects.link(look)
-        self.pole.hide_render = True
+        pole.hide_render = True
         camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
         camera.location = (0.0, -8.0, 0.5)
         camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
@@ -197,6 +216,10 @@ class CartPole(SceneEnv):
         half = POLE_SIZE[2] / 2
         self.pole.location = (x + half * math.sin(theta), 0.0, POLE_PIVOT_Z + half * math.cos(theta))
         self.pole.rotation_euler = (0.0, theta, 0.0)
+        # Blender takes a constraint's pivot from its empty when the simulation starts: the pole's hinge
+        # and motor must start at the cart's top, wherever the cart starts.
+        for anchor in self.pivots:
+            anchor.location = (x, 0.0, POLE_PIVOT_Z)
 
     # SceneEnv hooks ---------------------------------------------------------------------------------------
 
