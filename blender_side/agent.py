@@ -1,4 +1,8 @@
-"""``RemoteControlledAgent``: the REP end of the channel, serving one ``SceneEnv`` (docs/protocol.md)."""
+"""``RemoteControlledAgent``: the REP end of the channel, serving one ``SceneEnv`` (docs/protocol.md).
+
+In background mode ``serve`` answers requests in a loop; with Blender's UI, ``blendgym_blender.live``
+answers them from a timer instead, through the same ``Session``.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +22,13 @@ CLOSE_OPCODE = wire.CLOSE[0]
 
 
 class RemoteControlledAgent:
-    """Binds ``endpoint`` and answers hello, reset, step and close requests for one env."""
+    """Binds ``endpoint`` and answers hello, reset, step and close requests for one env.
 
-    def __init__(self, endpoint: str, parent_pid: int) -> None:
+    ``parent_pid`` is the host that started this Blender; an attached Blender has none, and watches the
+    process that its session's handshake names instead.
+    """
+
+    def __init__(self, endpoint: str, parent_pid: int | None) -> None:
         self.parent_pid = parent_pid
         self.context = zmq.Context(io_threads=1)
         self.socket = self.context.socket(zmq.REP)
@@ -29,7 +37,7 @@ class RemoteControlledAgent:
         self.socket.bind(endpoint)
 
     def host_alive(self) -> bool:
-        return os.getppid() == self.parent_pid
+        return self.parent_pid is None or os.getppid() == self.parent_pid
 
     def receive(self) -> bytes | None:
         """The next request, or None once the host has died."""
@@ -49,7 +57,7 @@ class RemoteControlledAgent:
 
     def serve(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
         """Answer requests until the host says close or dies."""
-        handle, send = _Session(env, view, hello).handle, self.socket.send
+        handle, send = Session(env, view, hello).handle, self.socket.send
         while (frame := self.receive()) is not None:
             reply = handle(frame)
             send(reply)
@@ -61,13 +69,18 @@ class RemoteControlledAgent:
         self.context.term()
 
 
-class _Session:
-    """The protocol state of one env: which requests are allowed now, and how each is answered."""
+class Session:
+    """The protocol state of one env: which requests are allowed now, and how each is answered.
+
+    ``host_pid`` and ``host`` are those of the host that shook hands last (None before a handshake).
+    """
 
     def __init__(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
         self.env = env
         self.view = view
         self.hello = hello
+        self.host_pid: int | None = None
+        self.host: str | None = None
         self.observation = wire.Layout(view.observation_space)
         self.action = wire.Layout(env.action_space.to_json())
         self.needs_reset = True
@@ -78,6 +91,7 @@ class _Session:
             wire.CLOSE[0]: lambda frame: wire.CLOSE,
             wire.ATTRIBUTE[0]: self.on_attribute,
             wire.IMAGE[0]: self.on_image,
+            wire.WINDOW[0]: lambda frame: wire.encode_error(wire.ERROR_STATE, "NoWindow", "this Blender has no window: make the env with render_mode='human'"),
         }
 
     def handle(self, frame: bytes) -> bytes:
@@ -93,6 +107,7 @@ class _Session:
         request = wire.decode_json_body(frame)
         if request.get("protocol") != wire.PROTOCOL_VERSION:
             raise wire.ProtocolError(f"host speaks protocol {request.get('protocol')}, Blender side {wire.PROTOCOL_VERSION}")
+        self.host_pid, self.host = request.get("host_pid"), request.get("host")
         return wire.encode_hello_reply(self.hello)
 
     def on_reset(self, frame: bytes) -> bytes:

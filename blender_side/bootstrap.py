@@ -1,7 +1,7 @@
 """Entry point of a Blender process started by blendgym's launcher.
 
 Runs either as ``python -P bootstrap.py ARGS`` with a Python that can import the bpy module (the embedded
-Blender), or as ``blender -b --python bootstrap.py -- ARGS``. It makes blendgym's Blender-side packages
+Blender), or as ``blender [-b] --python bootstrap.py -- ARGS`` (with the UI for ``render_mode="human"``). It makes blendgym's Blender-side packages
 importable from the paths the host gave, builds the env and serves it until the host closes it or dies.
 Everything it is told comes from the command line of its own host; nothing from a socket is executed.
 """
@@ -14,9 +14,11 @@ import importlib.util
 import json
 import os
 import shutil
+import socket
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -64,6 +66,27 @@ def load_env_class(reference: str) -> type:
     return getattr(module, class_name)
 
 
+def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int, embedded: bool, attached: bool) -> dict[str, Any]:
+    """The handshake reply's fields (docs/protocol.md, "Handshake") for ``env`` seen through ``view``."""
+    import bpy
+
+    return {
+        "blender_version": bpy.app.version_string,
+        "embedded": embedded,
+        "attached": attached,
+        "env_id": env_id,
+        "env_class": env_class,
+        "instance": instance,
+        "observation_space": view.observation_space,
+        "view": view.settings.to_json(),
+        "action_space": env.action_space.to_json(),
+        "render_fps": env.render_fps,
+        "frame_skip": env.frame_skip,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+
+
 def pin_to_cpu(cpu: int) -> None:
     """Pin every thread that exists now; threads started later inherit the main thread's mask."""
     for task in os.listdir("/proc/self/task"):
@@ -86,7 +109,7 @@ def main(argv: list[str]) -> None:
     if args.cpu is not None:
         pin_to_cpu(args.cpu)
 
-    from blendgym_blender.agent import RemoteControlledAgent
+    from blendgym_blender.agent import RemoteControlledAgent, Session
     from blendgym_blender.render import View
     from blendgym_blender.view import ViewSettings
 
@@ -94,24 +117,20 @@ def main(argv: list[str]) -> None:
     try:
         env = load_env_class(args.env_class)(**json.loads(args.env_kwargs))
         env.np_random = numpy.random.default_rng(args.seed)
-        view = View(env.scene, env.observation_space.to_json(), ViewSettings.from_json(json.loads(args.view)), args.private_dir)
+        settings = ViewSettings.from_json(json.loads(args.view))
+        if settings.human == bpy.app.background:
+            raise RuntimeError("render_mode='human' needs Blender with its UI (not -b), and only it may run with the UI")
+        view = View(env.scene, env.observation_space.to_json(), settings, args.private_dir)
     except BaseException as error:
         agent.fail_start(error)
         agent.close()
         raise
-    hello = {
-        "blender_version": bpy.app.version_string,
-        "embedded": embedded,
-        "env_id": args.env_id,
-        "env_class": args.env_class,
-        "instance": args.instance,
-        "observation_space": view.observation_space,
-        "view": view.settings.to_json(),
-        "action_space": env.action_space.to_json(),
-        "render_fps": env.render_fps,
-        "frame_skip": env.frame_skip,
-        "pid": os.getpid(),
-    }
+    hello = handshake(env, view, env_id=args.env_id, env_class=args.env_class, instance=args.instance, embedded=embedded, attached=False)
+    if settings.human:
+        from blendgym_blender.live import serve_in_window
+
+        serve_in_window(agent, Session(env, view, hello), settings, args.private_dir)
+        return  # Blender's event loop runs the server from now on, and quits when it ends.
     agent.serve(env, view, hello)
     view.close()
     agent.close()

@@ -1,4 +1,5 @@
-"""What a host asks to see of an env: observation mode, renderer, image size and projected objects.
+"""What a host asks to see of an env: observation mode, renderer, image size, projected objects, and whether
+Blender shows it live in a window (docs/live.md).
 
 Pure Python (no bpy), so the host validates the settings with the same code before it starts Blender, and
 both sides agree on the observation space that pixels make (docs/protocol.md, "Images").
@@ -17,11 +18,17 @@ RENDERERS = ("fast", "workbench", "quality", "cycles", "eevee")
 PIXELS_DEFAULT_SIZE = (84, 84)
 RENDER_DEFAULT_SIZE = (640, 480)
 MAX_SIZE = 8192
+WINDOW_DEFAULT_SIZE = (960, 720)
 
 
 @dataclass(frozen=True)
 class ViewSettings:
-    """The view of one env. ``width`` and ``height`` are the size of every image, observation or ``render()``."""
+    """The view of one env. ``width`` and ``height`` are the size of every image, observation or ``render()``.
+
+    ``human``: Blender runs with its UI and shows the scene camera's view in a ``window_size`` window.
+    ``lockstep``: the window is redrawn after every reset and step (else requests are served for a time budget
+    between redraws); ``real_time``: steps are paced at the env's ``render_fps``.
+    """
 
     obs_mode: str = "state"
     renderer: str = "fast"
@@ -29,6 +36,10 @@ class ViewSettings:
     height: int = RENDER_DEFAULT_SIZE[1]
     rgb_array: bool = False
     projections: tuple[str, ...] = field(default=())
+    human: bool = False
+    real_time: bool = False
+    lockstep: bool = True
+    window_size: tuple[int, int] = WINDOW_DEFAULT_SIZE
 
     @classmethod
     def from_options(
@@ -40,6 +51,10 @@ class ViewSettings:
         height: int | None = None,
         rgb_array: bool = False,
         projections: Any = (),
+        human: bool = False,
+        real_time: bool = False,
+        lockstep: bool = True,
+        window_size: Any = WINDOW_DEFAULT_SIZE,
     ) -> ViewSettings:
         """Checked settings; raises ValueError naming the bad option. Sizes default to 84×84 when pixels are
         observed, else 640×480."""
@@ -50,18 +65,23 @@ class ViewSettings:
         default = PIXELS_DEFAULT_SIZE if obs_mode != "state" else RENDER_DEFAULT_SIZE
         size = (default[0] if width is None else width, default[1] if height is None else height)
         for name, value in zip(("width", "height"), size, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+            if not _is_size(value):
                 raise ValueError(f"{name}={value!r} must be an int in [1, {MAX_SIZE}]")
         if isinstance(projections, str) or not all(isinstance(name, str) for name in projections):
             raise ValueError(f"projections={projections!r} must be a list of object names")
-        return cls(obs_mode, renderer, size[0], size[1], bool(rgb_array), tuple(projections))
+        if isinstance(window_size, str) or len(window_size) != 2 or not all(_is_size(value) for value in window_size):
+            raise ValueError(f"window_size={window_size!r} must be (width, height) in pixels, each in [1, {MAX_SIZE}]")
+        for name, flag in (("real_time", real_time), ("lockstep", lockstep)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{name}={flag!r} must be True or False")
+        return cls(obs_mode, renderer, size[0], size[1], bool(rgb_array), tuple(projections), bool(human), real_time, lockstep, tuple(window_size))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ViewSettings:
-        return cls.from_options(**{**data, "projections": tuple(data.get("projections", ()))})
+        return cls.from_options(**{**data, "projections": tuple(data.get("projections", ())), "window_size": tuple(data.get("window_size", WINDOW_DEFAULT_SIZE))})
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "projections": list(self.projections)}
+        return {**asdict(self), "projections": list(self.projections), "window_size": list(self.window_size)}
 
     @property
     def renders(self) -> bool:
@@ -79,3 +99,7 @@ class ViewSettings:
         if self.obs_mode == "pixels":
             return self.pixels_space()
         return {"type": "Dict", "spaces": {"state": state_space, "pixels": self.pixels_space()}}
+
+
+def _is_size(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and 1 <= value <= MAX_SIZE

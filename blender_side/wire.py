@@ -1,4 +1,4 @@
-"""The blendgym wire protocol, version 3: docs/protocol.md in code.
+"""The blendgym wire protocol, version 4: docs/protocol.md in code.
 
 Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
 It needs only numpy and the standard library, so it runs in any Blender's Python.
@@ -13,7 +13,9 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
+# Where a server started inside a running Blender listens unless told otherwise (docs/live.md, "Attach").
+DEFAULT_ATTACH_ADDRESS = "tcp://127.0.0.1:5710"
 
 HELLO = b"H"
 RESET = b"R"
@@ -21,6 +23,7 @@ STEP = b"S"
 CLOSE = b"C"
 ATTRIBUTE = b"A"
 IMAGE = b"I"
+WINDOW = b"W"
 ERROR = b"E"
 
 # Error kinds, see "Errors" in docs/protocol.md.
@@ -35,6 +38,7 @@ STEP_REQUEST_PREFIX = STEP + bytes(ALIGNMENT - 1)
 STEP_REPLY = struct.Struct("<cBBxId")  # opcode, terminated, truncated, info length, reward
 RESET_REPLY = struct.Struct("<cxxxI")  # opcode, info length
 IMAGE_REPLY = struct.Struct("<cxxxIII")  # opcode, height, width, channels
+WINDOW_REPLY = struct.Struct("<cxxxI")  # opcode, description length
 
 
 class ProtocolError(Exception):
@@ -174,8 +178,9 @@ def _load_json(data: bytes | memoryview) -> Any:
 # Requests ---------------------------------------------------------------------------------------------
 
 
-def encode_hello() -> bytes:
-    return HELLO + _json({"protocol": PROTOCOL_VERSION})
+def encode_hello(host_pid: int, host: str) -> bytes:
+    """The handshake request; ``host_pid`` and ``host`` (the machine's name) let an attached Blender see the host die."""
+    return HELLO + _json({"protocol": PROTOCOL_VERSION, "host_pid": host_pid, "host": host})
 
 
 def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
@@ -230,6 +235,26 @@ def decode_image_reply(frame: bytes) -> np.ndarray:
     if len(frame) != IMAGE_REPLY.size + height * width * channels:
         raise ProtocolError(f"image reply of {len(frame)} bytes does not hold {height}x{width}x{channels} pixels")
     return np.frombuffer(frame, np.uint8, height * width * channels, IMAGE_REPLY.size).reshape(height, width, channels).copy()
+
+
+def encode_window_reply(image: np.ndarray, camera_frame: list[float] | None) -> bytes:
+    """A ``W`` reply: a JSON description (image size, where the camera's frame is) and the window's RGB rows, top first."""
+    height, width, _ = image.shape
+    description = _json({"height": height, "width": width, "camera_frame": camera_frame})
+    pixels = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    return _with_info(WINDOW_REPLY.pack(WINDOW, len(description)), description, pixels)
+
+
+def decode_window_reply(frame: bytes) -> tuple[np.ndarray, list[float] | None]:
+    """The window image (a fresh H×W×3 uint8 array) and the camera frame's box (x0, y0, x1, y1) in its pixels, if shown."""
+    _, length = WINDOW_REPLY.unpack_from(frame)
+    end = WINDOW_REPLY.size + length
+    description = _load_json(memoryview(frame)[WINDOW_REPLY.size : end])
+    height, width, start = int(description["height"]), int(description["width"]), aligned(end)
+    if len(frame) != start + height * width * 3:
+        raise ProtocolError(f"window reply of {len(frame)} bytes does not hold {height}x{width}x3 pixels")
+    image = np.frombuffer(frame, np.uint8, height * width * 3, start).reshape(height, width, 3).copy()
+    return image, description["camera_frame"]
 
 
 def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:

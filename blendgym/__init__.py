@@ -5,7 +5,7 @@ each env runs in its own Blender process (see docs/protocol.md).
 """
 
 from .blender import Blender, find_blender
-from .env import BlenderEnv
+from .env import BlenderEnv, Screenshot, attach
 from .errors import (
     BlenderAttributeError,
     BlenderCallError,
@@ -39,6 +39,8 @@ __all__ = [
     "BlenderTimeoutError",
     "BlenderVectorEnv",
     "BlendgymError",
+    "Screenshot",
+    "attach",
     "find_blender",
     "register_envs",
 ]

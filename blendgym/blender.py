@@ -25,6 +25,11 @@ INSTALL_HINT = (
     f"blender='/path/to/blender' or set {ENVIRONMENT_VARIABLE}."
 )
 
+WINDOW_HINT = (
+    f"render_mode='human' needs a Blender executable, {MINIMUM_VERSION[0]}.{MINIMUM_VERSION[1]} or newer: install one "
+    f"(`apt-get install blender`, or blender.org) and pass blender='/path/to/blender' or set {ENVIRONMENT_VARIABLE}."
+)
+
 
 @dataclass(frozen=True)
 class Blender:
@@ -39,11 +44,16 @@ class Blender:
         return f"Blender {version} (bpy module)" if self.embedded else f"Blender {version} ({self.program})"
 
 
-def find_blender(blender: str | os.PathLike[str] | None = None) -> Blender:
+def find_blender(blender: str | os.PathLike[str] | None = None, *, executable: bool = False) -> Blender:
     """The Blender to use: ``blender`` if given, else $BLENDGYM_BLENDER, else the embedded bpy module, else
-    ``blender`` on PATH. ``"embedded"`` names the bpy module explicitly."""
+    ``blender`` on PATH. ``"embedded"`` names the bpy module explicitly. ``executable=True`` (a window is
+    wanted) skips the bpy module, which cannot open one."""
     choice = os.fspath(blender) if blender is not None else os.environ.get(ENVIRONMENT_VARIABLE) or None
-    if choice == EMBEDDED or (choice is None and importlib.util.find_spec("bpy") is not None):
+    if executable and choice == EMBEDDED:
+        raise BlenderNotFoundError(f"the embedded Blender (bpy module) cannot open a window. {WINDOW_HINT}")
+    if executable and choice is None and shutil.which("blender") is None:
+        raise BlenderNotFoundError(f"no Blender executable on PATH, and the embedded Blender (bpy module) cannot open a window. {WINDOW_HINT}")
+    if choice == EMBEDDED or (not executable and choice is None and importlib.util.find_spec("bpy") is not None):
         return _embedded()
     if choice is None:
         found = shutil.which("blender")

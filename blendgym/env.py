@@ -3,32 +3,98 @@
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, SupportsFloat
+from typing import Any, Literal, SupportsFloat
 
 import gymnasium
 import numpy as np
 
 from blendgym_blender import wire
-from blendgym_blender.view import ViewSettings
+from blendgym_blender.view import WINDOW_DEFAULT_SIZE, ViewSettings
 
 from . import affinity
+from .attached import AttachedBlender
 from .blender import find_blender
-from .errors import BlenderCallError, BlenderEnvError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
+from .channel import Channel
+from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess
 from .spaces import ActionEncoder, to_gymnasium
 
 
-RENDER_MODES = ["rgb_array"]
+RENDER_MODES = ["human", "rgb_array"]
+DEFAULT_TIMEOUT = 30.0
+Timeout = float | None | Literal["auto"]
 
 
-def view_settings(render_mode: str | None, obs_mode: str, renderer: str, width: int | None, height: int | None, projections: Any) -> ViewSettings:
+def view_settings(
+    render_mode: str | None,
+    obs_mode: str,
+    renderer: str,
+    width: int | None,
+    height: int | None,
+    projections: Any,
+    real_time: bool = False,
+    lockstep: bool = True,
+    window_size: Any = WINDOW_DEFAULT_SIZE,
+) -> ViewSettings:
     """The checked view of an env made with these keywords; raises ValueError naming a bad one."""
     if render_mode not in (None, *RENDER_MODES):
         raise ValueError(f"render_mode={render_mode!r} is not supported; render_modes: {RENDER_MODES}")
     return ViewSettings.from_options(
-        obs_mode=obs_mode, renderer=renderer, width=width, height=height, rgb_array=render_mode == "rgb_array", projections=projections
+        obs_mode=obs_mode,
+        renderer=renderer,
+        width=width,
+        height=height,
+        rgb_array=render_mode == "rgb_array",
+        projections=projections,
+        human=render_mode == "human",
+        real_time=real_time,
+        lockstep=lockstep,
+        window_size=window_size,
     )
+
+
+def reply_timeout(timeout: Timeout, waits_for_user: bool) -> float | None:
+    """``timeout`` with "auto" resolved: no limit where a user can pause Blender (a window), else 30 s."""
+    if timeout == "auto":
+        return None if waits_for_user else DEFAULT_TIMEOUT
+    return timeout
+
+
+def screenshot_from_reply(frame: bytes, view: ViewSettings) -> Screenshot:
+    image, box = wire.decode_window_reply(frame)
+    camera_frame = None if box is None else (box[0], box[1], box[2], box[3])
+    return Screenshot(image, camera_frame, (view.width, view.height))
+
+
+def check_display() -> None:
+    """Raise a clear error where a window cannot open: Linux with neither an X nor a Wayland display."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise BlenderNotFoundError(
+            "render_mode='human' opens Blender's window, but no display is set ($DISPLAY). Run on a desktop, "
+            "or on a headless machine under a virtual one: `apt-get install xvfb` and `xvfb-run -a python script.py`."
+        )
+
+
+@dataclass(frozen=True)
+class Screenshot:
+    """Blender's window as it is shown: ``image`` (H×W×3 uint8, top row first) and ``camera_frame``, the box
+    (x0, y0, x1, y1, pixels from the top-left corner) where the 3D view shows the scene camera's frame."""
+
+    image: np.ndarray
+    camera_frame: tuple[float, float, float, float] | None
+    camera_size: tuple[int, int]
+
+    def to_window(self, point: Any) -> np.ndarray:
+        """Window pixel coordinates of ``point`` (x, y) given in camera-image pixels, as in ``info["projections"]``."""
+        if self.camera_frame is None:
+            raise ValueError("the window shows no camera view")
+        x0, y0, x1, y1 = self.camera_frame
+        width, height = self.camera_size
+        x, y = np.asarray(point, dtype=np.float64)[:2]
+        return np.array([x0 + x / width * (x1 - x0), y0 + y / height * (y1 - y0)])
 
 
 def resolve_env_class(env_class: str) -> str:
@@ -45,12 +111,14 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     ``env_class`` names the Blender-side ``SceneEnv`` subclass as ``module:Class`` (importable in Blender)
     or ``path/to/file.py:Class``; every keyword argument this constructor does not take itself is passed to
     that class, and must be JSON serialisable. The process starts here, so the spaces are known at once.
+    With ``attach=`` no process starts: the env is served by a Blender that the user opened (docs/live.md).
 
     Images come from the scene's camera (docs/rendering.md): ``render_mode="rgb_array"`` makes ``render()``
-    return the current frame, and ``obs_mode`` puts it into the observations.
+    return the current frame, and ``obs_mode`` puts it into the observations. ``render_mode="human"`` opens
+    Blender's window, which shows the scene camera's view as steps arrive (docs/live.md).
 
     Args:
-        render_mode: None or ``"rgb_array"``.
+        render_mode: None, ``"human"`` (needs a Blender executable and a display) or ``"rgb_array"``.
         obs_mode: ``"state"`` (the env's own observation), ``"pixels"`` (``Box(0, 255, (height, width, 3),
             uint8)``) or ``"both"`` (a ``Dict`` with keys ``"state"`` and ``"pixels"``).
         renderer: ``"fast"`` (the gpu module, flat colours, ~0.2 ms at 84×84), ``"workbench"`` (Workbench,
@@ -58,11 +126,18 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         width, height: the size of every image; 84×84 by default when pixels are observed, else 640×480.
         projections: names of scene objects whose pixel position (``center``), box (``bbox``: x0, y0, x1, y1)
             and ``depth`` every reset and step put into ``info["projections"][name]``.
+        real_time: with ``"human"``, pace steps at the env's ``render_fps`` so that the window shows real time.
+        lockstep: with ``"human"``, redraw the window after every step (True), or serve steps for 20 ms
+            between redraws (False: much faster where drawing is slow, but not every step is shown).
+        window_size: with ``"human"``, the window's (width, height).
         blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
-            else the bpy module, else ``blender`` on PATH.
+            else the bpy module (a Blender executable on PATH with ``"human"``), else ``blender`` on PATH.
+        attach: the address (``tcp://127.0.0.1:5710``) of a server started in a running Blender with
+            ``blendgym_blender.live.attach``; ``env_class``, ``blender`` and the view keywords are then unused.
         seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
         startup_timeout: seconds to wait for Blender to start and build the scene.
         timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
+            None waits as long as Blender runs; "auto" is 30 s, or None with a window (a user may pause it).
         cpu_affinity: "auto" puts Blender and the calling thread on the core that thread runs on (several
             times faster round trips on VMs, see blendgym/affinity.py), an int names the core, None leaves
             placement to the OS. The calling thread's affinity is restored by ``close()``.
@@ -74,7 +149,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
 
     def __init__(
         self,
-        env_class: str,
+        env_class: str | None = None,
         *,
         blender: str | os.PathLike[str] | None = None,
         render_mode: str | None = None,
@@ -83,33 +158,50 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         width: int | None = None,
         height: int | None = None,
         projections: Any = (),
+        real_time: bool = False,
+        lockstep: bool = True,
+        window_size: Any = WINDOW_DEFAULT_SIZE,
+        attach: str | None = None,
         seed: int | None = None,
         startup_timeout: float = 60.0,
-        timeout: float = 30.0,
+        timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity = "auto",
         instance: int = 0,
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        self.view = view_settings(render_mode, obs_mode, renderer, width, height, projections)
-        env_class = resolve_env_class(env_class)
+        self.attach = attach
+        if attach is None:
+            if env_class is None:
+                raise ValueError("BlenderEnv needs env_class= (module:Class or path/file.py:Class), or attach= an address")
+            self.view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
+            if self.view.human:
+                check_display()
+            self.blender = find_blender(blender, executable=self.view.human)
+            env_class = resolve_env_class(env_class)
         self.env_class = env_class
-        self.env_id = env_id or env_class
+        self.env_id = env_id or env_class or attach or ""
         self.env_kwargs = env_kwargs
-        self.render_mode = render_mode
-        self.blender = find_blender(blender)
         self.startup_timeout = startup_timeout
-        self.timeout = timeout
+        self.timeout = reply_timeout(timeout, attach is not None or render_mode == "human")
         self.instance = instance
-        self._cpu = affinity.choose_cpu(cpu_affinity)
+        # Blender's UI draws with threads of its own: pinning it and the host to one core would starve them.
+        self._cpu = affinity.choose_cpu(cpu_affinity) if attach is None and render_mode != "human" else None
         self._pinned_thread: int | None = None
-        self._process: BlenderProcess | None = None
+        self._process: Channel | None = None
         self._spaces_json: tuple[Any, Any] | None = None
         self._needs_reset = True
         self._closed = False
         self._start(seed)
         assert self._process is not None
         hello = self._process.hello
+        if attach is not None:
+            if env_class is not None and env_class != hello["env_class"]:
+                self.close()
+                raise ValueError(f"{self._process.name} serves {hello['env_class']}, not {env_class}")
+            self.view = ViewSettings.from_json(hello["view"])
+            self.env_class = hello["env_class"]
+        self.render_mode = "human" if self.view.human else "rgb_array" if self.view.rgb_array else None
         self.observation_space = to_gymnasium(hello["observation_space"])
         self.action_space = to_gymnasium(hello["action_space"])
         self.metadata = {**self.metadata, "render_fps": hello["render_fps"]}
@@ -117,7 +209,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
 
     @property
-    def process(self) -> BlenderProcess | None:
+    def process(self) -> Channel | None:
         """The Blender process serving this env (None between a crash and the next reset)."""
         return self._process
 
@@ -155,12 +247,17 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         return self._attribute({"call": name, "args": args, "kwargs": kwargs}, f"call {name!r}")
 
     def render(self) -> np.ndarray | None:
-        """The scene camera's current image (H×W×3 uint8, top row first) with ``render_mode="rgb_array"``, else None."""
-        if self.render_mode is None:
+        """The scene camera's current image (H×W×3 uint8, top row first) with ``render_mode="rgb_array"``, else
+        None: with ``"human"`` the window shows every step by itself."""
+        if self.render_mode != "rgb_array":
             return None
-        if self._closed or self._process is None:
-            raise BlenderEnvError(f"{self.env_id}: no Blender process to render: call reset() first")
+        self._check_process("render")
         return wire.decode_image_reply(self._request(wire.IMAGE, "render"))
+
+    def screenshot(self) -> Screenshot:
+        """Blender's window as shown now, after it has drawn the latest step (``render_mode="human"`` or attached)."""
+        self._check_process("take a screenshot")
+        return screenshot_from_reply(self._request(wire.WINDOW, "screenshot"), self.view)
 
     def close(self) -> None:
         """End the Blender process and restore the calling thread's CPU affinity; idempotent."""
@@ -176,10 +273,28 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         if getattr(self, "_closed", True) is False:
             self.close()
 
+    def _check_process(self, what: str) -> None:
+        if self._closed or self._process is None:
+            raise BlenderEnvError(f"{self.env_id}: no Blender process to {what}: call reset() first")
+
     def _start(self, seed: int | None) -> None:
         if self._cpu is not None and self._pinned_thread is None:
             self._pinned_thread = affinity.pin_calling_thread(self._cpu)
-        process = BlenderProcess(
+        process: Channel
+        if self.attach is not None:
+            process = AttachedBlender(self.attach, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
+        else:
+            process = self._launch(seed)
+        spaces_json = (process.hello["observation_space"], process.hello["action_space"])
+        if self._spaces_json is not None and spaces_json != self._spaces_json:
+            process.close()
+            raise BlenderProtocolError(f"{process.name}: the restarted Blender process declares different spaces")
+        self._spaces_json = spaces_json
+        self._process = process
+
+    def _launch(self, seed: int | None) -> BlenderProcess:
+        assert self.env_class is not None
+        return BlenderProcess(
             self.blender,
             self.env_class,
             self.env_kwargs,
@@ -190,12 +305,6 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             cpu=self._cpu,
             startup_timeout=self.startup_timeout,
         )
-        spaces_json = (process.hello["observation_space"], process.hello["action_space"])
-        if self._spaces_json is not None and spaces_json != self._spaces_json:
-            process.close()
-            raise BlenderProtocolError(f"{process.name}: the restarted Blender process declares different spaces")
-        self._spaces_json = spaces_json
-        self._process = process
 
     def _stop(self) -> None:
         if self._process is not None:
@@ -204,8 +313,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
 
     def _attribute(self, request: dict[str, Any], what: str) -> Any:
         frame = wire.encode_attribute(request)
-        if self._closed or self._process is None:
-            raise BlenderEnvError(f"{self.env_id}: no Blender process to {what}: call reset() first")
+        self._check_process(what)
         return wire.decode_json_body(self._request(frame, what))["value"]
 
     def _request(self, frame: bytes, what: str) -> bytes:
@@ -227,3 +335,10 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         process = self._process.name if self._process is not None else "no process"
         return f"<BlenderEnv {self.env_id}: {process}>"
 
+
+
+def attach(address: str = wire.DEFAULT_ATTACH_ADDRESS, *, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None) -> BlenderEnv:
+    """An env served by a Blender that the user opened, where ``blendgym_blender.live.attach`` was called
+    (``python -m blendgym.attached module:Class`` prints the console line; docs/live.md). ``close()`` stops the
+    server and leaves Blender open; closing Blender ends the env's next request with ``BlenderProcessDied``."""
+    return BlenderEnv(attach=address, timeout=timeout, startup_timeout=startup_timeout, env_id=env_id)

@@ -28,9 +28,9 @@ from .errors import (
     BlenderTimeoutError,
     BlendgymError,
 )
-from .process import ERROR_OPCODE, POLL_MS, BlenderProcess
+from .channel import ERROR_OPCODE, POLL_MS, START_UP
+from .process import BlenderProcess
 
-START_UP = "start-up"
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,16 @@ class Failure:
 
     reason: str
     error: BlendgymError
+
+
+@dataclass(frozen=True)
+class LiveMember:
+    """The pool's process ``index`` shows its env in Blender's window (docs/live.md)."""
+
+    index: int
+    blender: Blender
+    view: ViewSettings
+    timeout: float | None
 
 
 # What a request got: its reply frame, the typed error of an E reply, or a Failure.
@@ -55,6 +65,8 @@ class BlenderPool:
             I/O thread starts, which thus shares it; ``close()`` restores its affinity) and of each process.
         max_restarts, restart_window: a process may be restarted at most ``max_restarts`` times within any
             ``restart_window`` seconds; one more failure raises ``BlenderRestartLimitError``.
+        live: the one process that runs ``live.blender`` with a window (``live.view.human``) and
+            ``live.timeout``, unpinned; the others run ``blender`` headless with ``view`` and ``timeout``.
     """
 
     def __init__(
@@ -69,9 +81,10 @@ class BlenderPool:
         seeds: list[int | None],
         placement: affinity.PoolPlacement,
         startup_timeout: float,
-        timeout: float,
+        timeout: float | None,
         max_restarts: int,
         restart_window: float,
+        live: LiveMember | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"{name}: num_envs must be at least 1, got {num_envs}")
@@ -81,7 +94,8 @@ class BlenderPool:
         self.env_kwargs = env_kwargs
         self.name = name
         self.view = view
-        self.cpus = placement.processes
+        self.live = live
+        self.cpus = [None if live is not None and index == live.index else cpu for index, cpu in enumerate(placement.processes)]
         self.startup_timeout = startup_timeout
         self.timeout = timeout
         self.max_restarts = max_restarts
@@ -224,7 +238,8 @@ class BlenderPool:
     def _check(self, index: int) -> Failure | None:
         """A Failure if process ``index`` has died or its request is overdue (after restarting it), else None."""
         process = self.processes[index]
-        timeout = self.startup_timeout if process.pending == START_UP else self.timeout
+        live = self._live_member(index)
+        timeout = self.startup_timeout if process.pending == START_UP else self.timeout if live is None else live.timeout
         try:
             process.check(timeout)
         except (BlenderProcessDied, BlenderTimeoutError) as error:
@@ -254,13 +269,17 @@ class BlenderPool:
         self.processes[index] = self._launch(index, None)
         return Failure(reason, error)
 
+    def _live_member(self, index: int) -> LiveMember | None:
+        return self.live if self.live is not None and index == self.live.index else None
+
     def _launch(self, index: int, seed: int | None) -> BlenderProcess:
+        live = self._live_member(index)
         return BlenderProcess(
-            self.blender,
+            self.blender if live is None else live.blender,
             self.env_class,
             self.env_kwargs,
             name=self.env_name(index),
-            view=self.view,
+            view=self.view if live is None else live.view,
             seed=seed,
             instance=index,
             cpu=self.cpus[index],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
@@ -12,12 +13,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, create_empty_array, iterate
 
 from blendgym_blender import wire
+from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 
 from . import affinity
 from .blender import find_blender
-from .env import RENDER_MODES, resolve_env_class, view_settings
+from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_env_class, screenshot_from_reply, view_settings
 from .errors import BlenderEnvError, BlendgymError
-from .pool import BlenderPool, Failure, Reply
+from .pool import BlenderPool, Failure, LiveMember, Reply
 from .spaces import ActionEncoder, to_gymnasium
 
 RESTART_INFO = "blender_restart"
@@ -72,8 +74,13 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         max_episode_steps: truncate episodes after this many steps (None: never).
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
-        blender, render_mode, obs_mode, renderer, width, height, projections, startup_timeout, timeout, env_id:
-            as for ``BlenderEnv``. ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``.
+        blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
+            startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``, ``render()``
+            returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"`` one
+            sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
+        live_env: which sub-env a ``"human"`` vector env shows.
+        live_blender: the Blender executable of that sub-env (default: ``blender`` where it names an
+            executable, else $BLENDGYM_BLENDER, else ``blender`` on PATH).
         seed: start-up seed; process ``i`` gets ``seed + i``.
         cpu_affinity: "auto" pins the calling thread (and the pool's socket thread) to the core it runs on,
             with process 0, and deals the other processes round-robin over the other cores; a list names
@@ -101,16 +108,30 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         width: int | None = None,
         height: int | None = None,
         projections: Any = (),
+        real_time: bool = False,
+        lockstep: bool = True,
+        window_size: Any = WINDOW_DEFAULT_SIZE,
+        live_env: int = 0,
+        live_blender: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         startup_timeout: float = 60.0,
-        timeout: float = 30.0,
+        timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
         max_restarts: int = 3,
         restart_window: float = 60.0,
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        view = view_settings(render_mode, obs_mode, renderer, width, height, projections)
+        view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
+        live = None
+        if view.human:
+            if not 0 <= live_env < num_envs:
+                raise ValueError(f"live_env={live_env} is not a sub-env index of num_envs={num_envs}")
+            check_display()
+            if live_blender is None and blender is not None and find_blender(blender).embedded is False:
+                live_blender = blender
+            live = LiveMember(live_env, find_blender(live_blender, executable=True), view, reply_timeout(timeout, True))
+            view = dataclasses.replace(view, human=False)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         self.batch_size = num_envs if batch_size is None else batch_size
         if not 1 <= self.batch_size <= num_envs:
@@ -132,9 +153,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
             placement=affinity.spread(num_envs, cpu_affinity),
             startup_timeout=startup_timeout,
-            timeout=timeout,
+            timeout=reply_timeout(timeout, False),
             max_restarts=max_restarts,
             restart_window=restart_window,
+            live=live,
         )
         hello = self._pool.hello
         self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])
@@ -272,11 +294,20 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         return getattr(self, name)
 
     def render(self) -> tuple[np.ndarray, ...] | None:
-        """Every sub-env's current camera image with ``render_mode="rgb_array"``, else None."""
-        if self.render_mode is None:
+        """Every sub-env's current camera image with ``render_mode="rgb_array"``, else None (``"human"`` shows
+        ``live_env`` in its window by itself)."""
+        if self.render_mode != "rgb_array":
             return None
         images = self._ask({index: wire.IMAGE for index in self._every_env}, dict.fromkeys(self._every_env, "render"), wire.decode_image_reply)
         return tuple(images[index] for index in self._every_env)
+
+    def screenshot(self) -> Screenshot:
+        """The live sub-env's Blender window as shown now (``render_mode="human"``); see ``BlenderEnv.screenshot``."""
+        live = self._pool.live
+        if live is None:
+            raise BlenderEnvError(f"{self.env_id}: no sub-env has a window: make the vector env with render_mode='human'")
+        replies = self._ask({live.index: wire.WINDOW}, {live.index: "screenshot"}, lambda frame: frame)
+        return screenshot_from_reply(replies[live.index], live.view)
 
     def close_extras(self, **kwargs: Any) -> None:
         """End every Blender process; ``close()`` calls this once."""

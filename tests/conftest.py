@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 TESTS = Path(__file__).resolve().parent
+# Screenshots that the live-viewing tests keep for people to look at (not in git).
+ARTIFACTS = TESTS.parent / "test-artifacts"
 FAULTY_ENV = f"{TESTS / 'envs' / 'faulty.py'}:Faulty"
 
 
@@ -29,3 +33,32 @@ def process_alive(pid: int) -> bool:
             return stat.read().rpartition(")")[2].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture(scope="session")
+def display() -> Iterator[str]:
+    """A virtual X display (Xvfb) for Blender windows, set as $DISPLAY for the whole session."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("the live-viewing tests need a virtual display: `apt-get install xvfb`")
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as numbers:
+        number = numbers.readline().strip()
+    if not number:
+        server.kill()
+        pytest.fail("Xvfb did not start")
+    previous = os.environ.get("DISPLAY")
+    os.environ["DISPLAY"] = f":{number}"
+    yield os.environ["DISPLAY"]
+    if previous is None:
+        del os.environ["DISPLAY"]
+    else:
+        os.environ["DISPLAY"] = previous
+    server.terminate()
+    server.wait(10)

@@ -68,12 +68,14 @@ def test_make_works_from_any_directory_and_declares_cartpole_spaces(tmp_path: Pa
         assert observation in env.observation_space and info == {}
         process = env.unwrapped.process
         assert process.hello["embedded"] and process.hello["blender_version"].startswith("4.5")
-        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == wire.PROTOCOL_VERSION == 3
+        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == wire.PROTOCOL_VERSION == 4
     finally:
         env.close()
 
 
-def test_gymnasium_and_sb3_env_checkers_pass(env: gymnasium.Env) -> None:
+@pytest.mark.executable
+def test_gymnasium_and_sb3_env_checkers_pass(env: gymnasium.Env, display: str, blender_executable: str) -> None:
+    # gymnasium's checker makes the env in each declared render mode: "human" opens a window on the display.
     gymnasium_check_env(env.unwrapped)
     sb3_check_env(env.unwrapped)
 

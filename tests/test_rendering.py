@@ -90,9 +90,8 @@ def test_image_replies_round_trip_and_reject_bad_lengths() -> None:
 
 
 def test_bad_view_keywords_fail_before_blender_starts() -> None:
-    # gymnasium.make itself turns "human" into "rgb_array" under its HumanRendering wrapper.
-    with pytest.raises(ValueError, match="render_mode='human' is not supported"):
-        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", render_mode="human")
+    with pytest.raises(ValueError, match="render_mode='ansi' is not supported"):
+        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", render_mode="ansi")
     with pytest.raises(ValueError, match="renderer='opengl'"):
         gymnasium.make(ENV_ID, renderer="opengl")
     with pytest.raises(ValueError, match="obs_mode='rgb'"):

@@ -1,5 +1,6 @@
-"""The main job: agents/train_cartpole.py trains PPO on blendgym/CartPole-v0 to the reward threshold, and
-agents/record_cartpole.py records the trained policy."""
+"""The main job: agents/train_cartpole.py trains PPO on blendgym/CartPole-v0 to the reward threshold,
+agents/record_cartpole.py records the trained policy, and agents/play_cartpole.py shows it live in Blender's
+window (Debian's Blender on Xvfb)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from conftest import ARTIFACTS
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-def test_ppo_solves_blender_cartpole(tmp_path: Path) -> None:
+@pytest.mark.executable
+def test_ppo_solves_blender_cartpole(tmp_path: Path, display: str, blender_executable: str) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "agents" / "train_cartpole.py"), "--out", str(tmp_path), "--no-progress-bar"],
         capture_output=True,
@@ -37,6 +42,21 @@ def test_ppo_solves_blender_cartpole(tmp_path: Path) -> None:
     assert record.returncode == 0, record.stdout[-3000:] + record.stderr[-3000:]
     assert float(record.stdout.split("episode 0: return ")[1].split()[0]) >= 475
     assert [path.stat().st_size > 10_000 for path in videos.glob("*.mp4")] == [True]
+
+    # The trained policy, live in Blender's window: a full 500-step episode, in real time.
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "play-cartpole.png"
+    play = subprocess.run(
+        [sys.executable, str(ROOT / "agents" / "play_cartpole.py"), "--model", str(tmp_path / "ppo_cartpole.zip"), "--episodes", "1",
+         "--blender", blender_executable, "--screenshot", str(screenshot)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert play.returncode == 0, play.stdout[-3000:] + play.stderr[-3000:]
+    assert "episode 0: return 500" in play.stdout
+    window = np.asarray(Image.open(screenshot))
+    assert window.shape == (720, 960, 3) and window.std() > 10
 
 
 @pytest.mark.slow

@@ -1,0 +1,90 @@
+"""``AttachedBlender``: the channel to a blendgym server that a user started inside their own Blender (docs/live.md).
+
+The host did not launch this Blender, so it neither kills nor restarts it: it watches the process that the
+handshake names (when both run on one machine) and, on ``close()``, asks the server to stop.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sysconfig
+
+from blendgym_blender import wire
+
+from .channel import Channel
+from .errors import BlenderStartError
+
+CLOSE_TIMEOUT = 5.0
+CONSOLE_LINE = "import blendgym_blender.live as live; live.attach('module:Class')"
+
+
+def console_line(env_class: str, address: str = wire.DEFAULT_ATTACH_ADDRESS) -> str:
+    """The line to type into Blender's Python console to serve ``env_class`` at ``address``.
+
+    It makes this environment's packages (blendgym, pyzmq, numpy) importable in Blender first, which works
+    where Blender's Python has the same version as this one (Debian's Blender and Python 3.11, say);
+    elsewhere install blendgym into Blender's own Python and drop that part (docs/live.md).
+    """
+    return f"{import_line()}; import blendgym_blender.live as live; live.attach({env_class!r}, {address!r})"
+
+
+def import_line() -> str:
+    """Python that makes this environment's packages importable in a Blender with the same Python version."""
+    folders = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    return "import site; " + "; ".join(f"site.addsitedir({folder!r})" for folder in folders)
+
+
+class AttachedBlender(Channel):
+    """Connects to the server at ``address`` (``tcp://host:port``) and shakes hands within ``connect_timeout`` s."""
+
+    def __init__(self, address: str, *, name: str | None = None, connect_timeout: float = 10.0) -> None:
+        self.address = address
+        self.name = name or f"attached Blender at {address}"
+        self._gone = False
+        super().__init__(address, None)
+        self.shake_hands()
+        try:
+            self.finish_start(connect_timeout)
+        except BlenderStartError:
+            raise BlenderStartError(
+                f"{self.name}: no blendgym server answered within {connect_timeout:g} s. Start one in Blender's Python "
+                f"console with `{CONSOLE_LINE}` (docs/live.md), and check that its address is {address!r}."
+            ) from None
+        self.pid = int(self.hello["pid"])
+        self.same_machine = self.hello.get("host") == socket.gethostname()
+        self.name = f"{name or self.hello['env_id']} [attached Blender {self.hello['blender_version']}, pid {self.pid}, {address}]"
+
+    @property
+    def alive(self) -> bool:
+        if self._gone:
+            return False
+        if not getattr(self, "same_machine", False):
+            return True  # before the handshake, or on another machine: only a reply or a timeout tells
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+    def exit_report(self) -> str:
+        return "the connection was given up" if self._gone else "the attached Blender has exited"
+
+    def advice(self, what: str) -> str:
+        return "Start the server in Blender again and attach a new env."
+
+    def kill(self) -> None:
+        """The host cannot end a Blender it did not start: it stops waiting for it instead."""
+        self._gone = True
+
+    def close(self) -> None:
+        """Ask the server to stop (Blender stays open with the user's file); idempotent."""
+        if not self.socket.closed:
+            if self.alive and self.pending is None:
+                try:
+                    self.request(wire.CLOSE, CLOSE_TIMEOUT, "close")
+                except Exception:
+                    pass  # The server is gone already.
+            self.close_socket()

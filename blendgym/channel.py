@@ -1,0 +1,164 @@
+"""The REQ end of one Blender-side agent's channel: one request at a time, typed errors, no endless waits.
+
+``Channel`` knows sockets and replies, not where Blender came from: ``BlenderProcess`` (process.py) launched
+its Blender, ``AttachedBlender`` (attach.py) connects to one the user opened (docs/protocol.md).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import socket
+import time
+from typing import Any
+
+import zmq
+
+from blendgym_blender import wire
+
+from .errors import (
+    BlenderAttributeError,
+    BlenderCallError,
+    BlenderEnvError,
+    BlenderEnvValueError,
+    BlenderProcessDied,
+    BlenderProtocolError,
+    BlenderStartError,
+    BlenderTimeoutError,
+    BlendgymError,
+)
+
+# How long the host waits between checks that Blender is alive while a reply is outstanding.
+POLL_MS = 100
+ERROR_OPCODE = wire.ERROR[0]
+START_UP = "start-up"
+
+
+class Channel(abc.ABC):
+    """A REQ socket connected to ``endpoint``, and the Blender at its other end.
+
+    ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions), filled in by
+    ``finish_start``. A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
+    """
+
+    name: str
+
+    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None) -> None:
+        self._own_context = context is None
+        self.context = zmq.Context(io_threads=1) if context is None else context
+        self.socket = self.context.socket(zmq.REQ)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVTIMEO, POLL_MS)
+        self.socket.connect(endpoint)
+        self.pending: str | None = None
+        self.sent_at = 0.0
+        self.hello: dict[str, Any] = {}
+
+    @property
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """Whether the Blender at the other end still runs."""
+
+    @abc.abstractmethod
+    def exit_report(self) -> str:
+        """How Blender ended, for the message of an error raised once it is gone."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """Stop waiting for this Blender for good (a launched one is killed)."""
+
+    def log_tail(self) -> str:
+        """The end of Blender's output, where the host has it."""
+        return ""
+
+    def advice(self, what: str) -> str:
+        """What the user can do after ``what`` failed."""
+        if what == START_UP:
+            return "Raise startup_timeout= if Blender starts slowly here, and read its output below."
+        return f"The next reset() starts a new one; raise timeout= if {what} is slow on purpose."
+
+    def shake_hands(self) -> None:
+        self.send(wire.encode_hello(os.getpid(), socket.gethostname()), START_UP)
+
+    def finish_start(self, startup_timeout: float) -> dict[str, Any]:
+        """Wait for the handshake reply; closes the channel if it fails."""
+        try:
+            self.hello = wire.decode_json_body(self.receive(startup_timeout))
+        except (BlenderProcessDied, BlenderTimeoutError) as error:
+            self.close()
+            raise BlenderStartError(str(error)) from None
+        except BaseException:
+            self.close()
+            raise
+        return self.hello
+
+    def request(self, frame: bytes, timeout: float | None, what: str) -> bytes:
+        """Send one request and return its reply; raises the typed error of an E reply, a death or a timeout."""
+        self.send(frame, what)
+        return self.receive(timeout)
+
+    def send(self, frame: bytes, what: str) -> None:
+        """Send a request without waiting; ``what`` names it in errors. One request at a time."""
+        if self.pending is not None:
+            raise BlenderProtocolError(f"{self.name}: the previous {self.pending} never got its reply; reset() the env")
+        self.pending = what
+        self.sent_at = time.monotonic()
+        self.socket.send(frame)
+
+    def receive(self, timeout: float | None) -> bytes:
+        """The reply to the request sent, waiting up to ``timeout`` seconds from when it was sent (None: as
+        long as Blender runs)."""
+        recv = self.socket.recv
+        while True:
+            try:
+                reply = recv()
+                break
+            except zmq.Again:
+                pass
+            self.check(timeout)  # outside the except clause, so that its error does not chain zmq.Again
+        what = self.pending or "request"
+        self.pending = None
+        if reply[0] == ERROR_OPCODE:
+            raise self.error_from_reply(reply, what)
+        return reply
+
+    def check(self, timeout: float | None) -> None:
+        """Raise if Blender has gone, or give up on it and raise if its request is older than ``timeout``."""
+        what = self.pending or "request"
+        if not self.alive:
+            raise BlenderProcessDied(f"{self.name}: {self.exit_report()} during {what}. {self.advice(what)}{self.log_tail()}")
+        if timeout is not None and time.monotonic() - self.sent_at >= timeout:
+            self.kill()
+            raise BlenderTimeoutError(
+                f"{self.name}: no reply to {what} within {timeout:g} s; the Blender process was killed. {self.advice(what)}{self.log_tail()}"
+            )
+
+    def error_from_reply(self, reply: bytes, what: str) -> BlendgymError:
+        """The typed exception for an ``E`` reply to ``what`` (docs/protocol.md, "Errors")."""
+        error = wire.decode_json_body(reply)
+        kind, remote_type, message = error.get("kind"), error.get("type", ""), error.get("message", "")
+        trace = error.get("traceback", "")
+        if kind == wire.ERROR_START:
+            return BlenderStartError(f"{self.name}: building the env in Blender raised {remote_type}: {message}\n\nBlender traceback:\n{trace}")
+        if kind == wire.ERROR_ATTRIBUTE:
+            text = f"{self.name}: {what} failed in Blender with {remote_type}: {message}. The episode goes on."
+            if trace:
+                text += f"\n\nBlender traceback:\n{trace}"
+            attribute_class = BlenderAttributeError if remote_type == "AttributeError" else BlenderCallError
+            return attribute_class(text, remote_type, trace)
+        if kind == wire.ERROR_PROTOCOL:
+            return BlenderProtocolError(f"{self.name}: the Blender side rejected the {what} request: {message}")
+        text = f"{self.name}: {what} failed in Blender with {remote_type}: {message}. Call reset() to go on."
+        if trace:
+            text += f"\n\nBlender traceback:\n{trace}"
+        error_class = BlenderEnvValueError if remote_type == "ValueError" else BlenderEnvError
+        return error_class(text, remote_type, trace)
+
+    def close_socket(self) -> None:
+        self.socket.close(linger=0)
+        if self._own_context:
+            self.context.term()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Say goodbye to Blender and close the socket; idempotent."""

@@ -1,0 +1,226 @@
+"""Live viewing in Blender's UI (docs/live.md): Debian's Blender executable with its window on Xvfb.
+
+The window is checked from screenshots taken inside Blender: the cart and the pole must be drawn where the
+camera projection of their poses says, and the cart must move between two screenshots.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+from PIL import Image
+
+import blendgym
+from blendgym.attached import console_line, import_line
+
+from conftest import ARTIFACTS, process_alive
+
+ENV_ID = "blendgym/CartPole-v0"
+pytestmark = pytest.mark.executable
+
+
+def balance(observation: np.ndarray) -> int:
+    """Push towards where the pole is falling: keeps it up for hundreds of steps."""
+    return int(observation[2] + 0.5 * observation[3] > 0)
+
+
+def cart_pixels(image: np.ndarray) -> np.ndarray:
+    """(x, y) of the cart's dark blue pixels; the sky-coloured background is blue too, but bright."""
+    r, g, b = (image[..., channel].astype(int) for channel in range(3))
+    ys, xs = np.nonzero((b > 80) & (b > r + 30) & (r < 110) & (g < r + 25))
+    return np.c_[xs, ys] + 0.5
+
+
+def pole_pixels(image: np.ndarray) -> np.ndarray:
+    r, g, b = (image[..., channel].astype(int) for channel in range(3))
+    ys, xs = np.nonzero((r > 120) & (r > b + 70) & (r > g + 30))
+    return np.c_[xs, ys] + 0.5
+
+
+def check_drawn_where_projected(shot: blendgym.Screenshot, projections: dict, name: str, pixels: np.ndarray, tolerance: float) -> np.ndarray:
+    assert shot.camera_frame is not None
+    x0, y0, x1, y1 = shot.camera_frame
+    # Only the camera's view: the header's buttons have colours too.
+    pixels = pixels[(pixels[:, 0] > x0) & (pixels[:, 0] < x1) & (pixels[:, 1] > y0) & (pixels[:, 1] < y1)]
+    assert len(pixels) > 100, f"{name} is not visible in the window"
+    centroid = pixels.mean(axis=0)
+    expected = shot.to_window(projections[name]["center"])
+    assert np.linalg.norm(centroid - expected) < tolerance, (name, centroid, expected)
+    x0, y0 = shot.to_window(projections[name]["bbox"][:2])
+    x1, y1 = shot.to_window(projections[name]["bbox"][2:])
+    inside = (pixels[:, 0] >= x0 - 2) & (pixels[:, 0] <= x1 + 2) & (pixels[:, 1] >= y0 - 2) & (pixels[:, 1] <= y1 + 2)
+    assert inside.mean() > 0.98, name
+    return centroid
+
+
+def test_human_needs_a_blender_executable_and_a_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    with pytest.raises(blendgym.BlenderNotFoundError, match="cannot open a window.*apt-get install blender"):
+        gymnasium.make(ENV_ID, render_mode="human", blender="embedded")
+    monkeypatch.delenv("DISPLAY")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(blendgym.BlenderNotFoundError, match="no display is set.*xvfb"):
+        gymnasium.make(ENV_ID, render_mode="human")
+
+
+def test_human_window_shows_the_cart_pole_where_the_camera_projects_it(display: str, blender_executable: str) -> None:
+    env = gymnasium.make(ENV_ID, render_mode="human", blender=blender_executable, projections=["Cart", "PoleLook"])
+    process = env.unwrapped.process
+    try:
+        observation, _ = env.reset(seed=0)
+        assert env.render_mode == "human" and env.render() is None
+        for _ in range(100):
+            observation, _, terminated, truncated, _ = env.step(balance(observation))
+            if terminated or truncated:
+                observation, _ = env.reset()
+        # Start left of centre, moving right: the balancing cart carries on to the right.
+        observation, info = env.reset(options={"state": [-1.0, 1.0, 0.0, 0.0]})
+        first = env.unwrapped.screenshot()
+        assert first.image.shape == (720, 960, 3) and first.camera_frame is not None
+        first_x = check_drawn_where_projected(first, info["projections"], "Cart", cart_pixels(first.image), 4.0)[0]
+        check_drawn_where_projected(first, info["projections"], "PoleLook", pole_pixels(first.image), 4.0)
+        for _ in range(20):
+            observation, _, terminated, _, info = env.step(balance(observation))
+            assert not terminated
+        second = env.unwrapped.screenshot()
+        second_x = check_drawn_where_projected(second, info["projections"], "Cart", cart_pixels(second.image), 4.0)[0]
+        check_drawn_where_projected(second, info["projections"], "PoleLook", pole_pixels(second.image), 4.0)
+        assert second_x - first_x > 30, "the cart did not move right between the screenshots"
+        ARTIFACTS.mkdir(exist_ok=True)
+        Image.fromarray(first.image).save(ARTIFACTS / "live-cartpole-1.png")
+        Image.fromarray(second.image).save(ARTIFACTS / "live-cartpole-2.png")
+    finally:
+        env.close()
+    process.process.wait(5)
+    assert not process_alive(process.process.pid)
+    assert not os.path.exists(process.directory)
+
+
+def test_real_time_paces_steps_at_the_env_frame_rate(display: str, blender_executable: str) -> None:
+    env = gymnasium.make(ENV_ID, render_mode="human", blender=blender_executable, real_time=True, window_size=(320, 240))
+    try:
+        observation, _ = env.reset(seed=1)
+        start = time.perf_counter()
+        for _ in range(100):
+            observation, _, terminated, truncated, _ = env.step(balance(observation))
+            if terminated or truncated:
+                observation, _ = env.reset()
+        elapsed = time.perf_counter() - start
+        # 2 s of simulated time; the pacing may serve up to MAX_LAG (0.25 s) of late steps at once.
+        assert elapsed >= 2.0 - 0.25, f"100 real-time steps at 50 per second took {elapsed:.3f} s"
+    finally:
+        env.close()
+
+
+def test_without_lockstep_steps_are_served_between_redraws(display: str, blender_executable: str) -> None:
+    headless = gymnasium.make(ENV_ID, blender=blender_executable)
+    live = gymnasium.make(ENV_ID, render_mode="human", blender=blender_executable, lockstep=False)
+    try:
+        expected, _ = headless.reset(seed=4)
+        observation, _ = live.reset(seed=4)
+        for step in range(300):
+            np.testing.assert_array_equal(observation, expected, err_msg=f"step {step}")
+            action = balance(observation)
+            observation, _, terminated, truncated, _ = live.step(action)
+            expected, _, expected_terminated, _, _ = headless.step(action)
+            assert terminated == expected_terminated
+            if terminated or truncated:
+                break
+        assert live.unwrapped.screenshot().camera_frame is not None
+    finally:
+        live.close()
+        headless.close()
+
+
+def test_one_pool_member_runs_live_while_the_others_stay_headless(display: str, blender_executable: str) -> None:
+    envs = gymnasium.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", render_mode="human", live_env=1, live_blender=blender_executable
+    )
+    pids = list(envs.unwrapped.pids)
+    try:
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in pids]
+        assert b"-b" not in commands[1] and Path(commands[1][0].decode()).name == "blender"
+        assert envs.unwrapped._pool.processes[0].blender.embedded
+        observations, _ = envs.reset(seed=2)
+        for _ in range(30):
+            observations, *_ = envs.step(np.array([balance(observation) for observation in observations]))
+        assert envs.render() is None
+        shot = envs.unwrapped.screenshot()
+        assert shot.camera_frame is not None and len(cart_pixels(shot.image)) > 100
+    finally:
+        envs.close()
+    assert not any(process_alive(pid) for pid in pids)
+
+
+def free_address() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def open_by_hand(blender: str, blend_file: Path, line: str, log: Path) -> subprocess.Popen[bytes]:
+    """Blender started as a user would, with their file, and the console line typed at start-up."""
+    with open(log, "wb") as output:
+        return subprocess.Popen([blender, str(blend_file), "--python-expr", line], stdout=output, stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def user_file(tmp_path: Path, blender_executable: str) -> Path:
+    """A user's .blend, saved by Blender 3.4, holding the cart-pole in their own colours with an extra object."""
+    path = tmp_path / "my_cartpole.blend"
+    script = (
+        f"{import_line()}; import bpy; from blendgym_envs.cartpole import CartPole; CartPole(); "
+        "bpy.data.objects['Cart'].active_material.diffuse_color = (0.4, 0.02, 0.02, 1.0); "
+        "bpy.ops.mesh.primitive_cube_add(location=(0, 3, 0)); bpy.context.active_object.name = 'Crate'; "
+        f"bpy.ops.wm.save_as_mainfile(filepath={str(path)!r})"
+    )
+    subprocess.run([blender_executable, "-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], check=True, capture_output=True, timeout=120)
+    return path
+
+
+def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blender_executable: str, user_file: Path, tmp_path: Path) -> None:
+    address = free_address()
+    blender = open_by_hand(blender_executable, user_file, console_line("blendgym_envs.cartpole:CartPole", address), tmp_path / "blender.log")
+    try:
+        env = blendgym.attach(address, startup_timeout=60)
+        assert env.process.hello["attached"] and env.process.pid == blender.pid
+        assert env.render_mode == "human" and env.env_class == "blendgym_envs.cartpole:CartPole"
+        observation, _ = env.reset(seed=0)
+        for _ in range(50):
+            observation, _, terminated, _, _ = env.step(balance(observation))
+            assert not terminated
+        assert env.screenshot().image.ndim == 3
+        env.close()  # stops the server; the user's Blender stays open
+        time.sleep(1.0)
+        assert blender.poll() is None
+        assert "the host closed blendgym_envs.cartpole:CartPole; the server stopped" in (tmp_path / "blender.log").read_text()
+        with pytest.raises(blendgym.BlenderStartError, match="no blendgym server answered.*console"):
+            blendgym.attach(address, startup_timeout=2)
+    finally:
+        blender.terminate()
+        blender.wait(30)
+
+
+def test_closing_the_attached_blender_ends_the_host_cleanly(display: str, blender_executable: str, user_file: Path, tmp_path: Path) -> None:
+    address = free_address()
+    blender = open_by_hand(blender_executable, user_file, console_line("blendgym_envs.cartpole:CartPole", address), tmp_path / "blender.log")
+    try:
+        env = blendgym.attach(address, startup_timeout=60)
+        env.reset(seed=0)
+        blender.terminate()  # what closing its window does: Blender exits
+        blender.wait(30)
+        with pytest.raises(blendgym.BlenderProcessDied, match="attached Blender has exited"):
+            env.step(0)
+        start = time.perf_counter()
+        env.close()
+        assert time.perf_counter() - start < 1.0
+    finally:
+        blender.kill()
+        blender.wait(30)
