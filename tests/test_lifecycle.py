@@ -4,6 +4,7 @@ and within 5 s of their host being killed with SIGKILL."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ from conftest import process_alive
 
 # A host that starts an env, prints its Blender's pid, then trains on random actions until stopped.
 HOST = """
-import sys, gymnasium, blendgym
-env = gymnasium.make("blendgym/CartPole-v0")
+import json, sys, gymnasium, blendgym
+env = gymnasium.make("blendgym/CartPole-v0", **json.loads(sys.argv[2]))
 env.reset(seed=0)
 print(env.unwrapped.process.process.pid, env.unwrapped.process.directory, flush=True)
 if sys.argv[1] == "exit":
@@ -31,8 +32,9 @@ while True:
 """
 
 
-def start_host(mode: str) -> tuple[subprocess.Popen[str], int, str]:
-    host = subprocess.Popen([sys.executable, "-c", HOST, mode], stdout=subprocess.PIPE, text=True)
+def start_host(mode: str, **make_kwargs: object) -> tuple[subprocess.Popen[str], int, str]:
+    """A host process running HOST; ``make_kwargs`` go to its ``gymnasium.make``."""
+    host = subprocess.Popen([sys.executable, "-c", HOST, mode, json.dumps(make_kwargs)], stdout=subprocess.PIPE, text=True)
     assert host.stdout is not None
     pid, directory = host.stdout.readline().split()
     return host, int(pid), directory

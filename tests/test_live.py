@@ -7,6 +7,7 @@ camera projection of their poses says, and the cart must move between two screen
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -21,6 +22,7 @@ import blendgym
 from blendgym.attached import console_line, import_line
 
 from conftest import ARTIFACTS, process_alive
+from test_lifecycle import start_host, wait_gone
 
 ENV_ID = "blendgym/CartPole-v0"
 pytestmark = pytest.mark.executable
@@ -101,6 +103,16 @@ def test_human_window_shows_the_cart_pole_where_the_camera_projects_it(display: 
     process.process.wait(5)
     assert not process_alive(process.process.pid)
     assert not os.path.exists(process.directory)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_a_signalled_host_leaves_no_blender_window(signum: int, display: str, blender_executable: str) -> None:
+    host, blender, directory = start_host("loop", render_mode="human", blender=blender_executable, lockstep=False)
+    time.sleep(1.0)  # mid-episode
+    host.send_signal(signum)
+    host.wait(10)
+    assert wait_gone(blender, 5.0), f"Blender pid {blender} with a window outlived its host killed by {signal.Signals(signum).name}"
+    assert not os.path.exists(directory)
 
 
 def test_real_time_paces_steps_at_the_env_frame_rate(display: str, blender_executable: str) -> None:
