@@ -177,10 +177,29 @@ def free_address() -> str:
         return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
-def open_by_hand(blender: str, blend_file: Path, line: str, log: Path) -> subprocess.Popen[bytes]:
+# What a user does in the blendgym sidebar tab, by a timer: Pause once 10 steps were served, Resume 2 s later.
+PRESS_PAUSE_AND_RESUME = """
+import time
+import bpy
+import blendgym_blender.live as live
+
+def press():
+    server = live._server
+    if server is None or server.steps < 10:
+        return 0.05
+    bpy.ops.blendgym.pause()
+    print("pressed", "Resume" if not server.paused else "Pause", flush=True)
+    return 2.0 if server.paused else None
+
+bpy.app.timers.register(press)
+"""
+
+
+def open_by_hand(blender: str, blend_file: Path, line: str, log: Path, *scripts: Path) -> subprocess.Popen[bytes]:
     """Blender started as a user would, with their file, and the console line typed at start-up."""
+    extra = [argument for script in scripts for argument in ("--python", str(script))]
     with open(log, "wb") as output:
-        return subprocess.Popen([blender, str(blend_file), "--python-expr", line], stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen([blender, str(blend_file), "--python-expr", line, *extra], stdout=output, stderr=subprocess.STDOUT)
 
 
 @pytest.fixture
@@ -199,20 +218,28 @@ def user_file(tmp_path: Path, blender_executable: str) -> Path:
 
 def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blender_executable: str, user_file: Path, tmp_path: Path) -> None:
     address = free_address()
-    blender = open_by_hand(blender_executable, user_file, console_line("blendgym_envs.cartpole:CartPole", address), tmp_path / "blender.log")
+    presser = tmp_path / "press.py"
+    presser.write_text(PRESS_PAUSE_AND_RESUME)
+    log = tmp_path / "blender.log"
+    blender = open_by_hand(blender_executable, user_file, console_line("blendgym_envs.cartpole:CartPole", address), log, presser)
     try:
         env = blendgym.attach(address, startup_timeout=60)
         assert env.process.hello["attached"] and env.process.pid == blender.pid
         assert env.render_mode == "human" and env.env_class == "blendgym_envs.cartpole:CartPole"
         observation, _ = env.reset(seed=0)
+        longest = 0.0
         for _ in range(50):
+            start = time.perf_counter()
             observation, _, terminated, _, _ = env.step(balance(observation))
+            longest = max(longest, time.perf_counter() - start)
             assert not terminated
+        # Paused for 2 s in Blender: one step waited (no timeout by default), then the episode went on.
+        assert longest > 1.5 and "pressed Pause" in log.read_text() and "pressed Resume" in log.read_text()
         assert env.screenshot().image.ndim == 3
         env.close()  # stops the server; the user's Blender stays open
         time.sleep(1.0)
         assert blender.poll() is None
-        assert "the host closed blendgym_envs.cartpole:CartPole; the server stopped" in (tmp_path / "blender.log").read_text()
+        assert "the host closed blendgym_envs.cartpole:CartPole; the server stopped" in log.read_text()
         with pytest.raises(blendgym.BlenderStartError, match="no blendgym server answered.*console"):
             blendgym.attach(address, startup_timeout=2)
     finally:
