@@ -170,7 +170,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        self.attach = attach
+        self.attach_address = attach
         if attach is None:
             if env_class is None:
                 raise ValueError("BlenderEnv needs env_class= (module:Class or path/file.py:Class), or attach= an address")
@@ -197,8 +197,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         hello = self._process.hello
         if attach is not None:
             if env_class is not None and env_class != hello["env_class"]:
+                name = self._process.name
                 self.close()
-                raise ValueError(f"{self._process.name} serves {hello['env_class']}, not {env_class}")
+                raise ValueError(f"{name} serves {hello['env_class']}, not {env_class}")
             self.view = ViewSettings.from_json(hello["view"])
             self.env_class = hello["env_class"]
         self.render_mode = "human" if self.view.human else "rgb_array" if self.view.rgb_array else None
@@ -281,8 +282,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         if self._cpu is not None and self._pinned_thread is None:
             self._pinned_thread = affinity.pin_calling_thread(self._cpu)
         process: Channel
-        if self.attach is not None:
-            process = AttachedBlender(self.attach, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
+        if self.attach_address is not None:
+            process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
         else:
             process = self._launch(seed)
         spaces_json = (process.hello["observation_space"], process.hello["action_space"])
