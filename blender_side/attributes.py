@@ -1,6 +1,7 @@
 """What ``A`` (attribute) requests may reach on an env object: docs/protocol.md, "Attributes".
 
-The env class decides what is reachable; a request only names it. Public data attributes holding JSON
+The env class decides what is reachable; a request only names it. Declared parameters (``parameters``,
+blender_side/parameters.py) are read and set through the env's checks. Public data attributes holding JSON
 values can be read and replaced by a value of the same kind, and only methods marked ``@remote`` can be
 called (``call`` on a data attribute returns its value, as gymnasium's vector ``call`` does). Imports no bpy, so the rules are tested without Blender.
 """
@@ -30,6 +31,8 @@ class AttributeRequestError(Exception):
 
 
 def get_attribute(env: object, name: str) -> Any:
+    if _is_parameter(env, name):
+        return _json_value(env.params[name])  # type: ignore[attr-defined]
     value = _public(env, name)
     if callable(value):
         raise AttributeRequestError(AttributeError, f"{name!r} is a method: use call, not get")
@@ -37,6 +40,9 @@ def get_attribute(env: object, name: str) -> Any:
 
 
 def set_attribute(env: object, name: str, value: Any) -> None:
+    if _is_parameter(env, name):
+        env.set_parameters({name: value})  # type: ignore[attr-defined]  # raises ValueError for a bad value
+        return
     current = _public(env, name)
     if callable(current) or not isinstance(current, JSON_KINDS):
         raise AttributeRequestError(AttributeError, f"{name!r} holds a {type(current).__name__}, which cannot be set remotely")
@@ -47,12 +53,23 @@ def set_attribute(env: object, name: str, value: Any) -> None:
 
 def call_method(env: object, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Call a method marked ``@remote``; a data attribute's value is returned instead, as gymnasium's ``call`` does."""
+    if _is_parameter(env, name):
+        return get_attribute(env, name)
     method = _public(env, name)
     if not callable(method):
         return method
     if not getattr(method, REMOTE_MARK, False):
         raise AttributeRequestError(AttributeError, f"{name!r} is not a method marked @blendgym_blender.remote")
     return method(*args, **kwargs)
+
+
+def _is_parameter(env: object, name: str) -> bool:
+    declared = getattr(type(env), "parameters", None)
+    return isinstance(declared, dict) and isinstance(name, str) and name in declared
+
+
+def _json_value(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _public(env: object, name: str) -> Any:

@@ -33,6 +33,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cpu", type=int, default=None, help="pin every thread of this process to this CPU")
     parser.add_argument("--package", action="append", default=[], help="NAME=DIR: import package NAME from DIR")
     parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
+    parser.add_argument("--blend-file", default=None, help="a .blend file to open before the env is built")
     parser.add_argument("--view", default="{}", help="JSON object of blendgym_blender.view.ViewSettings")
     parser.add_argument("--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first")
     return parser.parse_args(argv)
@@ -66,6 +67,13 @@ def load_env_class(reference: str) -> type:
     return getattr(module, class_name)
 
 
+def build_env(reference: str, kwargs: dict[str, Any]) -> Any:
+    """The env of class ``reference`` built with ``kwargs``, its parameters' values put into its scene."""
+    env = load_env_class(reference)(**kwargs)
+    env.apply_parameters(dict(env.params))
+    return env
+
+
 def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int, embedded: bool, attached: bool) -> dict[str, Any]:
     """The handshake reply's fields (docs/protocol.md, "Handshake") for ``env`` seen through ``view``."""
     import bpy
@@ -82,6 +90,7 @@ def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int
         "action_space": env.action_space.to_json(),
         "render_fps": env.render_fps,
         "frame_skip": env.frame_skip,
+        "parameters": {name: parameter.to_json() for name, parameter in env.parameters.items()},
         "pid": os.getpid(),
         "host": socket.gethostname(),
     }
@@ -115,7 +124,9 @@ def main(argv: list[str]) -> None:
 
     agent = RemoteControlledAgent(args.endpoint, args.parent_pid)
     try:
-        env = load_env_class(args.env_class)(**json.loads(args.env_kwargs))
+        if args.blend_file is not None:
+            bpy.ops.wm.open_mainfile(filepath=args.blend_file)
+        env = build_env(args.env_class, json.loads(args.env_kwargs))
         env.np_random = numpy.random.default_rng(args.seed)
         settings = ViewSettings.from_json(json.loads(args.view))
         if settings.human == bpy.app.background:

@@ -9,11 +9,13 @@ bit-for-bit repeatable (see BLENDER_FACTS.md, "Rigid-body physics, stepped frame
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
 import bpy
 import numpy as np
 
+from . import parameters
+from .parameters import Parameter
 from .spaces import Space
 
 # Blender's largest frame number. The rigid-body cache freezes the simulation at its frame_end, so episodes
@@ -27,15 +29,27 @@ class SceneEnv(abc.ABC):
     Subclasses set ``observation_space`` and ``action_space`` (from ``blendgym_blender.spaces``) in their
     ``__init__`` and implement the hooks below. ``self.np_random`` is the episode's random generator,
     seeded by ``reset(seed=...)``; use it for every random choice, or episodes will not repeat.
+
+    **Parameters** (docs/envs.md): ``parameters`` declares the scene settings that users may change, each
+    with its kind, range and default; ``self.params`` holds their values and ``apply_parameters`` puts
+    changed ones into the scene. ``reset(options=...)`` takes parameter names besides the env's own
+    ``reset_options``, and ``"randomize"``: the list of parameters (``self.randomized``) drawn from their
+    ranges at every reset from then on. Values last until changed. Every value is checked before any is applied, so a bad one changes nothing.
     """
 
     observation_space: Space
     action_space: Space
     frame_skip: int = 1
+    parameters: ClassVar[dict[str, Parameter]] = {}
+    # The env's own reset options (besides parameters), rejected up front when unknown; None lets
+    # ``start_episode`` check them itself.
+    reset_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, scene: bpy.types.Scene | None = None) -> None:
         self.scene = scene if scene is not None else bpy.context.scene
         self.np_random = np.random.default_rng()
+        self.params: dict[str, Any] = {name: parameter.default for name, parameter in self.parameters.items()}
+        self._randomized: list[str] = []
         self.start_frame = self.scene.frame_start
         self.frame = self.start_frame
         self.scene.frame_end = LAST_FRAME
@@ -80,11 +94,72 @@ class SceneEnv(abc.ABC):
         """Extra information about the current frame (JSON-serialisable). Empty by default."""
         return {}
 
+    def apply_parameters(self, changed: dict[str, Any]) -> None:
+        """Put the ``changed`` parameter values (already checked, and in ``self.params``) into the scene.
+
+        Called once the env is built, with every default (by blendgym, after ``__init__``), and whenever
+        values change. Does nothing by default.
+        """
+
+    # Parameters -----------------------------------------------------------------------------------------
+
+    @property
+    def randomized(self) -> list[str]:
+        """The parameters drawn from their declared ranges at every reset (with the episode's generator)."""
+        return list(self._randomized)
+
+    @randomized.setter
+    def randomized(self, names: list[str]) -> None:
+        self._randomized = self._checked_names(names)
+
+    def _checked_names(self, names: Any) -> list[str]:
+        if not isinstance(names, (list, tuple)) or not all(isinstance(name, str) for name in names):
+            raise ValueError(f"'randomize' takes a list of parameter names, got {names!r}")
+        unknown = sorted(set(names) - set(self.parameters))
+        if unknown:
+            raise ValueError(f"cannot randomize {unknown}: this env declares the parameters {sorted(self.parameters)}")
+        return list(names)
+
+    def set_parameters(self, values: dict[str, Any]) -> None:
+        """Check every value, then apply them all; a bad value raises ValueError and changes nothing."""
+        checked = parameters.check_all(self.parameters, values)
+        previous = {name: self.params[name] for name in checked}
+        self.params.update(checked)
+        try:
+            self.apply_parameters(checked)
+        except BaseException:
+            self.params.update(previous)
+            self.apply_parameters(previous)
+            raise
+
     # Driven by the agent --------------------------------------------------------------------------------
 
     def reset(self, seed: int | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        own = {name: value for name, value in options.items() if name not in self.parameters and name != "randomize"}
+        if self.reset_options is not None and not set(own) <= self.reset_options:
+            raise ValueError(
+                f"unknown reset options {sorted(set(own) - self.reset_options)}; {type(self).__name__} takes "
+                f"{sorted(self.reset_options)}, its parameters {sorted(self.parameters)} and 'randomize' (a list of them)"
+            )
+        values = parameters.check_all(self.parameters, {name: value for name, value in options.items() if name in self.parameters})
+        randomized = self._checked_names(options.get("randomize", self._randomized))
         if seed is not None:
             self.np_random = np.random.default_rng(seed)
+        drawn = {name: self.parameters[name].sample(self.np_random) for name in randomized if name not in values}
+        previous = dict(self.params)
+        self.set_parameters({**drawn, **values})
+        try:
+            self._start(own)
+        except BaseException:
+            self.set_parameters(previous)
+            raise
+        self._randomized = randomized
+        info = self.info()
+        if randomized:
+            info = {**info, "parameters": {name: self.params[name] for name in randomized}}
+        return self.observe(), info
+
+    def _start(self, options: dict[str, Any]) -> None:
         self.scene.frame_set(self.start_frame)
         self.start_episode(options)
         # Pose edits reach the simulation only if the cache is marked outdated and the start frame is set
@@ -95,7 +170,6 @@ class SceneEnv(abc.ABC):
         self.scene.frame_set(self.start_frame)
         self.frame = self.start_frame
         self.launch_episode()
-        return self.observe(), self.info()
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         for _ in range(self.frame_skip):

@@ -204,14 +204,14 @@ def serve_in_window(agent: RemoteControlledAgent, session: Session, settings: Vi
 def attach(env_class: str, address: str = wire.DEFAULT_ATTACH_ADDRESS, *, real_time: bool = False, lockstep: bool = True, **env_kwargs: Any) -> LiveServer:
     """Serve ``env_class`` (``module:Class`` or ``/path/file.py:Class``) in this Blender, on its current
     scene, until a host connects with ``blendgym.attach(address)`` and closes it. Blender stays open."""
-    from .bootstrap import handshake, load_env_class
+    from .bootstrap import build_env, handshake
 
     if _server is not None and not _server.ended:
         raise RuntimeError(f"a blendgym server is already running here ({_server.name}); press Stop in the blendgym panel first")
     private_dir = tempfile.mkdtemp(prefix="blendgym-attached-")
     agent = RemoteControlledAgent(address, None)
     try:
-        env = load_env_class(env_class)(**env_kwargs)
+        env = build_env(env_class, env_kwargs)
         settings = ViewSettings.from_options(human=True, real_time=real_time, lockstep=lockstep)
         view = View(env.scene, env.observation_space.to_json(), settings, private_dir)
     except BaseException:

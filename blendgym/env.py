@@ -56,6 +56,16 @@ def view_settings(
     )
 
 
+def resolve_blend_file(blend_file: str | os.PathLike[str] | None, env_name: str) -> str | None:
+    """``blend_file`` as an absolute path, so that Blender finds it from any directory; it must exist."""
+    if blend_file is None:
+        return None
+    path = Path(blend_file).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"{env_name}: blend_file {os.fspath(blend_file)!r} does not exist ({path})")
+    return str(path)
+
+
 def reply_timeout(timeout: Timeout, waits_for_user: bool) -> float | None:
     """``timeout`` with "auto" resolved: no limit where a user can pause Blender (a window), else 30 s."""
     if timeout == "auto":
@@ -132,6 +142,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         window_size: with ``"human"``, the window's (width, height).
         blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
             else the bpy module (a Blender executable on PATH with ``"human"``), else ``blender`` on PATH.
+        blend_file: a .blend file that the env's Blender opens before it builds the env (docs/envs.md, "Your
+            own scenes"); relative paths are taken from the current directory.
         attach: the address (``tcp://127.0.0.1:5710``) of a server started in a running Blender with
             ``blendgym_blender.live.attach``; ``env_class``, ``blender`` and the view keywords are then unused.
         seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
@@ -162,6 +174,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         lockstep: bool = True,
         window_size: Any = WINDOW_DEFAULT_SIZE,
         attach: str | None = None,
+        blend_file: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
@@ -179,6 +192,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
                 check_display()
             self.blender = find_blender(blender, executable=self.view.human)
             env_class = resolve_env_class(env_class)
+        self.blend_file = resolve_blend_file(blend_file, env_id or env_class or "")
         self.env_class = env_class
         self.env_id = env_id or env_class or attach or ""
         self.env_kwargs = env_kwargs
@@ -206,8 +220,15 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self.observation_space = to_gymnasium(hello["observation_space"])
         self.action_space = to_gymnasium(hello["action_space"])
         self.metadata = {**self.metadata, "render_fps": hello["render_fps"]}
+        self._parameters: dict[str, dict[str, Any]] = hello.get("parameters", {})
         self._observation_layout: wire.Layout = wire.Layout(hello["observation_space"])
         self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        """The Blender-side env's declared parameters by name: ``kind``, ``default``, ``low``, ``high`` and
+        ``doc`` (docs/envs.md). Set them with ``reset(options=...)`` or ``remote_set``."""
+        return dict(self._parameters)
 
     @property
     def process(self) -> Channel | None:
@@ -301,6 +322,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             self.env_kwargs,
             name=self.env_id,
             view=self.view,
+            blend_file=self.blend_file,
             seed=seed,
             instance=self.instance,
             cpu=self._cpu,

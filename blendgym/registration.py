@@ -15,6 +15,11 @@ ENVS: dict[str, dict[str, Any]] = {
         "max_episode_steps": 500,
         "reward_threshold": 475.0,
     },
+    "blendgym/Pendulum-v0": {
+        "env_class": "blendgym_envs.pendulum:Pendulum",
+        "max_episode_steps": 200,
+        "reward_threshold": -400.0,
+    },
 }
 
 

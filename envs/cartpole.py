@@ -10,12 +10,14 @@ import math
 from collections import deque
 from typing import Any
 
-import bmesh
 import bpy
 import numpy as np
 
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv
+from blendgym_blender.parameters import Parameter
+
+from . import building
 
 # Blender's motors push towards the opposite sign of their target velocity (BLENDER_FACTS.md), and their
 # max impulse acts as a force limit in newtons. A constant force F is therefore a target velocity of
@@ -30,6 +32,8 @@ POLE_SIZE = (0.05, 0.05, 1.0)
 POLE_LOOK_SIZE = (0.12, 0.12, 1.0)
 POLE_PIVOT_Z = CART_SIZE[2] / 2
 RESET_OPTIONS = frozenset({"state", "low", "high"})
+SKY = (0.6, 0.7, 0.8)
+CAMERA_Y = -8.0
 # The objects the env drives; a scene that has them all is used as it is.
 SCENE_OBJECTS = ("Ground", "Cart", "Pole", "Hinge", "Push", "Spin")
 
@@ -69,36 +73,57 @@ class CartPole(SceneEnv):
 
     ## Episode end
     Terminated when |θ| > 12° (0.2095 rad) or |x| > 2.4 m. Registered as ``blendgym/CartPole-v0`` with
-    ``max_episode_steps=500`` (truncation) and ``reward_threshold=475``.
+    ``max_episode_steps=500`` (truncation) and ``reward_threshold=475``, and as ``blendgym/CartPolePixels-v0``,
+    whose observations are the camera's 84×84 RGB images (``obs_mode="pixels"``).
 
     ## Masses and sizes
     Cart 1 kg, 0.5 × 0.3 × 0.2 m; pole 0.1 kg, 0.05 × 0.05 × 1 m, hinged at the centre of the cart's top.
+
+    ## Parameters
+    Set by ``reset(options={name: value})``, ``set_attr`` or ``call``, drawn at every reset from their
+    ranges when listed in ``reset(options={"randomize": [...]})`` (docs/envs.md). Physics parameters
+    (masses, damping) take effect at the next reset; the others at once.
+
+    | name | kind | default | range | meaning |
+    |---|---|---|---|---|
+    | force_mag | float | 10 | [0, 30] | push force (N) |
+    | pole_mass | float | 0.1 | [0.02, 1] | pole mass (kg) |
+    | cart_mass | float | 1 | [0.2, 5] | cart mass (kg) |
+    | cart_damping | float | 0 | [0, 0.5] | the cart's linear damping: the fraction of its speed lost per second |
+    | cart_colour | colour | (0.02, 0.06, 0.3) | [0, 1]³ | linear RGB |
+    | pole_colour | colour | (0.8, 0.25, 0.03) | [0, 1]³ | linear RGB |
+    | ground_colour | colour | (0.05, 0.05, 0.05) | [0, 1]³ | linear RGB |
+    | sky_colour | colour | (0.6, 0.7, 0.8) | [0, 1]³ | the world's colour, linear RGB |
+    | sun_strength | float | 1 | [0, 5] | sun light (W/m²), seen by the cycles and eevee renderers |
+    | camera_x | float | 0 | [-1, 1] | camera position along the track (m) |
+    | camera_height | float | 0.5 | [0, 1.5] | camera height above the cart's centre (m) |
+    | camera_distance | float | 8 | [6, 11] | camera distance from the track (m) |
     """
+
+    parameters = {
+        "force_mag": Parameter("float", 10.0, "push force (N)", 0.0, 30.0),
+        "pole_mass": Parameter("float", 0.1, "pole mass (kg)", 0.02, 1.0),
+        "cart_mass": Parameter("float", 1.0, "cart mass (kg)", 0.2, 5.0),
+        "cart_damping": Parameter("float", 0.0, "the cart's linear damping: the fraction of its speed lost per second", 0.0, 0.5),
+        "cart_colour": Parameter("colour", (0.02, 0.06, 0.3), "linear RGB"),
+        "pole_colour": Parameter("colour", (0.8, 0.25, 0.03), "linear RGB"),
+        "ground_colour": Parameter("colour", (0.05, 0.05, 0.05), "linear RGB"),
+        "sky_colour": Parameter("colour", SKY, "the world's colour, linear RGB"),
+        "sun_strength": Parameter("float", 1.0, "sun light (W/m²), seen by the cycles and eevee renderers", 0.0, 5.0),
+        "camera_x": Parameter("float", 0.0, "camera position along the track (m)", -1.0, 1.0),
+        "camera_height": Parameter("float", 0.5, "camera height above the cart's centre (m)", 0.0, 1.5),
+        "camera_distance": Parameter("float", -CAMERA_Y, "camera distance from the track (m)", 6.0, 11.0),
+    }
+    reset_options = RESET_OPTIONS
 
     x_threshold = 2.4
     theta_threshold = 12 * 2 * math.pi / 360
     fps = 50
 
     def __init__(self, force_mag: float = 10.0, substeps: int = 10) -> None:
-        scene = bpy.context.scene
-        # A scene that holds the cart-pole already (a user's file opened in Blender, docs/live.md) is used
-        # as it is: its look and extra objects stay, and so does its substeps setting.
-        adopted = all(name in scene.objects for name in SCENE_OBJECTS) and scene.rigidbody_world is not None
-        if not adopted:
-            bpy.ops.wm.read_factory_settings(use_empty=True)
-            scene = bpy.context.scene
-            scene.frame_start = 1
-            bpy.ops.rigidbody.world_add()
-            world = scene.rigidbody_world
-            world.substeps_per_frame = substeps
-            world.solver_iterations = 10
-            if world.collection is None:
-                world.collection = bpy.data.collections.new("RigidBodyWorld")
-        scene.render.fps = self.fps
-        scene.render.fps_base = 1.0
+        # A scene that holds the cart-pole already (a user's file opened in Blender, docs/live.md) is used as it is.
+        scene, adopted = building.scene_holding(SCENE_OBJECTS, self.fps, substeps)
         super().__init__(scene)
-
-        self.force_mag = float(force_mag)
         self.dt = 1.0 / self.fps
         if not adopted:
             self._build()
@@ -107,6 +132,7 @@ class CartPole(SceneEnv):
         self.push = objects["Push"].rigid_body_constraint
         self.spin = objects["Spin"].rigid_body_constraint
         self.pivots = (objects["Hinge"], objects["Spin"])
+        self.params["force_mag"] = self.parameters["force_mag"].check("force_mag", force_mag)
         self._set_motors(0.0, 0.0, 0.0, 0.0)
 
         high = np.array([self.x_threshold * 2, np.finfo(np.float32).max, self.theta_threshold * 2, np.finfo(np.float32).max], dtype=np.float32)
@@ -119,87 +145,32 @@ class CartPole(SceneEnv):
     # Scene construction -----------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        ground = self._add_box("Ground", (8.0, 1.0, 0.1), (0.0, 0.0, -0.2), 1.0, "PASSIVE")
-        # The ground only anchors the track's constraints; keep it out of every collision.
-        ground.rigid_body.collision_collections[0] = False
-        ground.rigid_body.collision_collections[19] = True
-        cart = self._add_box("Cart", CART_SIZE, (0.0, 0.0, 0.0), 1.0, "ACTIVE")
-        pole = self._add_box("Pole", POLE_SIZE, (0.0, 0.0, POLE_PIVOT_Z + POLE_SIZE[2] / 2), 0.1, "ACTIVE")
-        self._add_constraint("Hinge", "HINGE", cart, pole, (0, 0, POLE_PIVOT_Z), (math.pi / 2, 0, 0))
-        self._add_constraint("Track", "SLIDER", ground, cart, (0, 0, 0), (0, 0, 0))
-        self._add_constraint("Push", "MOTOR", ground, cart, (0, 0, 0), (0, 0, 0)).use_motor_lin = True
+        scene = self.scene
+        ground = building.add_box(scene, "Ground", (8.0, 1.0, 0.1), (0.0, 0.0, -0.2), 1.0, "PASSIVE")
+        building.keep_out_of_collisions(ground)  # it only anchors the track's constraints
+        cart = building.add_box(scene, "Cart", CART_SIZE, (0.0, 0.0, 0.0), 1.0, "ACTIVE")
+        pole = building.add_box(scene, "Pole", POLE_SIZE, (0.0, 0.0, POLE_PIVOT_Z + POLE_SIZE[2] / 2), 0.1, "ACTIVE")
+        building.add_constraint(scene, "Hinge", "HINGE", cart, pole, (0, 0, POLE_PIVOT_Z), (math.pi / 2, 0, 0))
+        building.add_constraint(scene, "Track", "SLIDER", ground, cart, (0, 0, 0), (0, 0, 0))
+        building.add_constraint(scene, "Push", "MOTOR", ground, cart, (0, 0, 0), (0, 0, 0)).use_motor_lin = True
         # Drives the pole about the hinge axis (the motor's local X, turned onto world Y) in the launch frame.
-        self._add_constraint("Spin", "MOTOR", cart, pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2)).use_motor_ang = True
+        building.add_constraint(scene, "Spin", "MOTOR", cart, pole, (0, 0, POLE_PIVOT_Z), (0, 0, math.pi / 2)).use_motor_ang = True
         self._add_look(ground, cart, pole)
-
-    def _add_box(self, name: str, size: tuple[float, float, float], location: tuple[float, float, float], mass: float, kind: str) -> bpy.types.Object:
-        # The mesh is built at its true size: Bullet takes a body's inertia from the unscaled mesh, so a
-        # scaled unit cube would fall ~25% too slowly.
-        obj = bpy.data.objects.new(name, self._box_mesh(name, size))
-        obj.location = location
-        self.scene.collection.objects.link(obj)
-        self.scene.rigidbody_world.collection.objects.link(obj)
-        body = obj.rigid_body
-        body.type = kind
-        body.collision_shape = "BOX"
-        body.mass = mass
-        body.friction = 0.0
-        body.linear_damping = 0.0
-        body.angular_damping = 0.0
-        return obj
-
-    @staticmethod
-    def _box_mesh(name: str, size: tuple[float, float, float]) -> bpy.types.Mesh:
-        mesh = bpy.data.meshes.new(name)
-        shape = bmesh.new()
-        bmesh.ops.create_cube(shape, size=1.0)
-        bmesh.ops.scale(shape, vec=size, verts=shape.verts)
-        shape.to_mesh(mesh)
-        shape.free()
-        return mesh
-
-    def _add_constraint(self, name: str, kind: str, first: bpy.types.Object, second: bpy.types.Object, location: tuple[float, float, float], rotation: tuple[float, float, float]) -> bpy.types.RigidBodyConstraint:
-        anchor = bpy.data.objects.new(name, None)
-        anchor.location = location
-        anchor.rotation_euler = rotation
-        self.scene.collection.objects.link(anchor)
-        self.scene.view_layers[0].objects.active = anchor
-        # In Blender's UI, read_factory_settings leaves the script's context without a window, and the
-        # operator finds no active object unless it is given one (it crashes on 3.4 without the line above).
-        with bpy.context.temp_override(object=anchor, active_object=anchor):
-            bpy.ops.rigidbody.constraint_add()
-        constraint = anchor.rigid_body_constraint
-        constraint.type = kind
-        constraint.object1 = first
-        constraint.object2 = second
-        return constraint
 
     def _add_look(self, ground: bpy.types.Object, cart: bpy.types.Object, pole: bpy.types.Object) -> None:
         """Colours, a camera that sees the whole track, a sun, and a pole thick enough to show at 84×84."""
-        colours = {ground: (0.05, 0.05, 0.05, 1.0), cart: (0.02, 0.06, 0.3, 1.0), pole: (0.8, 0.25, 0.03, 1.0)}
-        for obj, colour in colours.items():
-            material = bpy.data.materials.new(obj.name)
-            material.diffuse_color = colour
-            obj.data.materials.append(material)
+        building.paint(ground, (0.05, 0.05, 0.05, 1.0))
+        building.paint(cart, (0.02, 0.06, 0.3, 1.0))
+        building.paint(pole, (0.8, 0.25, 0.03, 1.0))
         # Drawn instead of the 5 cm pole, which would be under a pixel wide at 84×84; it follows the pole
         # as its child, and takes no part in the physics.
-        look = bpy.data.objects.new("PoleLook", self._box_mesh("PoleLook", POLE_LOOK_SIZE))
+        look = bpy.data.objects.new("PoleLook", building.box_mesh("PoleLook", POLE_LOOK_SIZE))
         look.data.materials.append(pole.active_material)
         look.parent = pole
         self.scene.collection.objects.link(look)
         pole.hide_render = True
-        camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-        camera.location = (0.0, -8.0, 0.5)
-        camera.rotation_euler = (math.pi / 2, 0.0, 0.0)
-        self.scene.collection.objects.link(camera)
-        self.scene.camera = camera
-        sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-        sun.rotation_euler = (0.6, 0.2, 0.0)
-        self.scene.collection.objects.link(sun)
-        self.scene.world = bpy.data.worlds.new("World")
-        self.scene.world.color = (0.6, 0.7, 0.8)
-        self.scene.view_settings.view_transform = "Standard"
-        self.scene.display.shading.color_type = "MATERIAL"
+        building.add_camera(self.scene, (0.0, CAMERA_Y, 0.5), (math.pi / 2, 0.0, 0.0))
+        building.light_and_sky(self.scene, SKY)
 
     def _set_motors(self, push_velocity: float, push_force: float, spin_velocity: float, spin_torque: float) -> None:
         self.push.motor_lin_target_velocity = push_velocity
@@ -223,10 +194,25 @@ class CartPole(SceneEnv):
 
     # SceneEnv hooks ---------------------------------------------------------------------------------------
 
+    def apply_parameters(self, changed: dict[str, Any]) -> None:
+        # Masses and damping are read by start_episode: a rigid-body edit mid-episode would restart Blender's
+        # simulation. Colours and poses are not part of it.
+        for name, obj in (("cart_colour", self.cart), ("pole_colour", self.pole), ("ground_colour", self.ground)):
+            if name in changed:
+                obj.active_material.diffuse_color = (*changed[name], 1.0)
+        if "sky_colour" in changed and self.scene.world is not None:
+            self.scene.world.color = changed["sky_colour"]
+        sun = self.scene.objects.get("Sun")
+        if "sun_strength" in changed and sun is not None:
+            sun.data.energy = changed["sun_strength"]
+        camera = self.scene.camera
+        if camera is not None and {"camera_x", "camera_height", "camera_distance"} & set(changed):
+            camera.location = (self.params["camera_x"], -self.params["camera_distance"], self.params["camera_height"])
+
     def start_episode(self, options: dict[str, Any]) -> None:
-        unknown = set(options) - RESET_OPTIONS
-        if unknown:
-            raise ValueError(f"unknown reset options {sorted(unknown)}; CartPole takes {sorted(RESET_OPTIONS)}")
+        self.cart.rigid_body.mass = self.params["cart_mass"]
+        self.pole.rigid_body.mass = self.params["pole_mass"]
+        self.cart.rigid_body.linear_damping = self.params["cart_damping"]
         if "state" in options:
             state = np.asarray(options["state"], dtype=np.float64)
             if state.shape != (4,) or not np.all(np.isfinite(state)):
@@ -256,7 +242,8 @@ class CartPole(SceneEnv):
         self.observed_frame = self.frame
 
     def apply_action(self, action: Any) -> None:
-        force = self.force_mag if int(action) == 1 else -self.force_mag
+        force_mag = self.params["force_mag"]
+        force = force_mag if int(action) == 1 else -force_mag
         self.push.motor_lin_target_velocity = -math.copysign(UNREACHABLE_SPEED, force)
         self.push.motor_lin_max_impulse = abs(force)
 
