@@ -1,4 +1,4 @@
-"""Train PPO with a CNN (stable-baselines3 ``CnnPolicy``) on blendgym/CartPole-v0 from camera images only.
+"""Train PPO with a CNN (stable-baselines3 ``CnnPolicy``) on blendgym/CartPolePixels-v0: CartPole from camera images only.
 
 The observations are 84×84 RGB images drawn by Blender's fast renderer (``obs_mode="pixels"``), four
 consecutive frames stacked so that the network can see motion. A short run does not balance the pole for
@@ -6,6 +6,9 @@ consecutive frames stacked so that the network can see motion. A short run does 
 policy on the same images and reports both mean returns.
 
     python agents/train_cartpole_pixels.py [--timesteps 40000] [--n-envs 2] [--out runs/cartpole_pixels]
+
+--randomize cart_colour sky_colour camera_x ... draws those parameters of the env at every reset, in training
+and evaluation alike (domain randomisation, docs/envs.md).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 import blendgym  # noqa: F401  (registers the blendgym/... ids)
 from blendgym.sb3 import make_vec_env
 
-ENV_ID = "blendgym/CartPole-v0"
+ENV_ID = "blendgym/CartPolePixels-v0"
 EVAL_EPISODES = 20
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -32,10 +35,11 @@ parser.add_argument("--size", type=int, default=84, help="image width and height
 parser.add_argument("--seed", type=int, default=1)
 parser.add_argument("--out", type=Path, default=Path("runs/cartpole_pixels"))
 parser.add_argument("--blender", default=None, help="a Blender executable instead of the embedded bpy module")
+parser.add_argument("--randomize", nargs="*", default=[], metavar="PARAMETER", help="env parameters drawn at every reset")
 args = parser.parse_args()
 
 torch.set_num_threads(1)
-pixels = {"obs_mode": "pixels", "width": args.size, "height": args.size, "blender": args.blender}
+pixels = {"width": args.size, "height": args.size, "blender": args.blender}
 
 
 def mean_return(env: VecEnv, act, episodes: int) -> float:
@@ -53,8 +57,17 @@ def mean_return(env: VecEnv, act, episodes: int) -> float:
 
 
 # 1. Environments: a pool of Blender processes rendering images, stacked four frames deep.
-train_env = VecFrameStack(make_vec_env(ENV_ID, n_envs=args.n_envs, seed=args.seed, **pixels), n_stack=4)
-eval_env = VecFrameStack(make_vec_env(ENV_ID, n_envs=args.n_envs, seed=args.seed + 1000, **pixels), n_stack=4)
+
+
+def make_env(seed: int) -> VecEnv:
+    venv = make_vec_env(ENV_ID, n_envs=args.n_envs, seed=seed, **pixels)
+    if args.randomize:
+        venv.set_options({"randomize": args.randomize})  # lasts: every later reset draws them again
+    return VecFrameStack(venv, n_stack=4)
+
+
+train_env = make_env(args.seed)
+eval_env = make_env(args.seed + 1000)
 rng = np.random.default_rng(args.seed)
 random_return = mean_return(eval_env, lambda observations: rng.integers(0, 2, size=len(observations)), EVAL_EPISODES)
 print(f"random policy: mean return {random_return:.1f} over {EVAL_EPISODES} episodes", flush=True)

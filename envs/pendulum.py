@@ -9,7 +9,6 @@ import math
 from collections import deque
 from typing import Any
 
-import bpy
 import numpy as np
 
 from blendgym_blender import spaces
@@ -92,12 +91,7 @@ class Pendulum(SceneEnv):
     reset_options = frozenset({"state"})
 
     def __init__(self, substeps: int = 20) -> None:
-        scene = bpy.context.scene
-        adopted = all(name in scene.objects for name in SCENE_OBJECTS) and scene.rigidbody_world is not None
-        if not adopted:
-            scene = building.empty_physics_scene(self.fps, substeps)
-        scene.render.fps = self.fps
-        scene.render.fps_base = 1.0
+        scene, adopted = building.scene_holding(SCENE_OBJECTS, self.fps, substeps)
         super().__init__(scene)
         self.dt = 1.0 / self.fps
         if not adopted:

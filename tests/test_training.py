@@ -73,3 +73,20 @@ def test_ppo_cnn_from_pixels_beats_a_random_policy(tmp_path: Path) -> None:
     random = float(result.stdout.split("random policy: ")[-1].split()[0])
     assert trained >= 1.5 * random, result.stdout
     assert (tmp_path / "ppo_cartpole_pixels.zip").exists()
+
+
+@pytest.mark.slow
+def test_sac_swings_up_the_blender_pendulum_which_random_actions_do_not(tmp_path: Path) -> None:
+    """agents/train_pendulum.py: continuous control; the threshold (-400) is out of random actions' reach."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "agents" / "train_pendulum.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "SOLVED" in result.stdout
+    random_return = float(result.stdout.split("random actions: mean return ")[1].split()[0])
+    trained_return = float(result.stdout.split("mean return ")[-1].split()[0])
+    assert random_return < -800 and trained_return >= -400
+    assert (tmp_path / "sac_pendulum.zip").exists()
