@@ -19,7 +19,7 @@ from .errors import (
     BlenderTimeoutError,
     BlendgymError,
 )
-from .registration import register_envs
+from .registration import register_env, register_envs
 from .vector import BlenderVectorEnv
 
 __version__ = "0.1.0"
@@ -42,6 +42,7 @@ __all__ = [
     "Screenshot",
     "attach",
     "find_blender",
+    "register_env",
     "register_envs",
 ]
 

@@ -78,6 +78,7 @@ class BlenderPool:
         *,
         name: str,
         view: ViewSettings,
+        blend_file: str | None,
         seeds: list[int | None],
         placement: affinity.PoolPlacement,
         startup_timeout: float,
@@ -92,6 +93,7 @@ class BlenderPool:
         self.blender = blender
         self.env_class = env_class
         self.env_kwargs = env_kwargs
+        self.blend_file = blend_file
         self.name = name
         self.view = view
         self.live = live
@@ -280,6 +282,7 @@ class BlenderPool:
             self.env_kwargs,
             name=self.env_name(index),
             view=self.view if live is None else live.view,
+            blend_file=self.blend_file,
             seed=seed,
             instance=index,
             cpu=self.cpus[index],

@@ -39,7 +39,7 @@ class BlenderProcess(Channel):
     """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
 
     ``name`` is how errors refer to the env; ``view`` says what Blender renders for it, and whether it opens
-    a window (``view.human``, which needs a Blender executable). With ``wait=False`` the constructor
+    a window (``view.human``, which needs a Blender executable). ``blend_file`` is opened before the env is built. With ``wait=False`` the constructor
     returns once Blender is launched and asked for its handshake, so several processes start in parallel;
     ``finish_start`` then waits for the reply.
     """
@@ -52,6 +52,7 @@ class BlenderProcess(Channel):
         *,
         name: str,
         view: ViewSettings | None = None,
+        blend_file: str | None = None,
         seed: int | None = None,
         instance: int = 0,
         cpu: int | None = None,
@@ -78,6 +79,7 @@ class BlenderProcess(Channel):
             "--parent-pid", str(os.getpid()),
             "--instance", str(instance),
             "--private-dir", self.directory,
+            *(["--blend-file", blend_file] if blend_file is not None else []),
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
             *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),

@@ -17,7 +17,7 @@ from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 
 from . import affinity
 from .blender import find_blender
-from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_env_class, screenshot_from_reply, view_settings
+from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
 from .spaces import ActionEncoder, to_gymnasium
@@ -75,7 +75,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
         blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
-            startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``, ``render()``
+            blend_file, startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``, ``render()``
             returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"`` one
             sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
         live_env: which sub-env a ``"human"`` vector env shows.
@@ -113,6 +113,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         window_size: Any = WINDOW_DEFAULT_SIZE,
         live_env: int = 0,
         live_blender: str | os.PathLike[str] | None = None,
+        blend_file: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
@@ -150,6 +151,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             env_kwargs,
             name=self.env_id,
             view=view,
+            blend_file=resolve_blend_file(blend_file, self.env_id),
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
             placement=affinity.spread(num_envs, cpu_affinity),
             startup_timeout=startup_timeout,
