@@ -1,9 +1,10 @@
 """Entry point of a Blender process started by blendgym's launcher.
 
 Runs either as ``python -P bootstrap.py ARGS`` with a Python that can import the bpy module (the embedded
-Blender), or as ``blender [-b] --python bootstrap.py -- ARGS`` (with the UI for ``render_mode="human"``). It makes blendgym's Blender-side packages
-importable from the paths the host gave, builds the env and serves it until the host closes it or dies.
-Everything it is told comes from the command line of its own host; nothing from a socket is executed.
+Blender), or as ``blender [-b] --python bootstrap.py -- ARGS`` (with the UI for ``render_mode="human"``).
+It makes blendgym's Blender-side packages importable from the paths the host gave, builds the env and
+serves it until the host closes it or dies. Everything it is told comes from the command line of its own
+host; nothing from a socket is executed.
 """
 
 from __future__ import annotations

@@ -122,7 +122,9 @@ class SceneEnv(abc.ABC):
 
     def set_parameters(self, values: dict[str, Any]) -> None:
         """Check every value, then apply them all; a bad value raises ValueError and changes nothing."""
-        checked = parameters.check_all(self.parameters, values)
+        self._apply_checked(parameters.check_all(self.parameters, values))
+
+    def _apply_checked(self, checked: dict[str, Any]) -> None:
         previous = {name: self.params[name] for name in checked}
         self.params.update(checked)
         try:
@@ -147,11 +149,11 @@ class SceneEnv(abc.ABC):
             self.np_random = np.random.default_rng(seed)
         drawn = {name: self.parameters[name].sample(self.np_random) for name in randomized if name not in values}
         previous = dict(self.params)
-        self.set_parameters({**drawn, **values})
+        self._apply_checked({**drawn, **values})  # draws come from the declared ranges
         try:
             self._start(own)
         except BaseException:
-            self.set_parameters(previous)
+            self._apply_checked(previous)
             raise
         self._randomized = randomized
         info = self.info()

@@ -156,13 +156,7 @@ class LiveServer:
         pid, host = self.session.host_pid, self.session.host
         if pid is None or host != socket.gethostname():
             return True  # no host yet, or one on another machine: it says goodbye with a close request
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        return wire.process_exists(pid)
 
     def _window_reply(self) -> bytes:
         try:

@@ -7,6 +7,7 @@ It needs only numpy and the standard library, so it runs in any Blender's Python
 from __future__ import annotations
 
 import json
+import os
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -299,3 +300,15 @@ def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bo
 
 def encode_error(kind: str, type_name: str, message: str, traceback: str = "") -> bytes:
     return ERROR + _json({"kind": kind, "type": type_name, "message": message, "traceback": traceback})
+
+
+def process_exists(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine: how each side of an attached Blender watches the other
+    ("Attached Blender" in docs/protocol.md)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return True

@@ -6,7 +6,6 @@ handshake names (when both run on one machine) and, on ``close()``, asks the ser
 
 from __future__ import annotations
 
-import os
 import socket
 import sysconfig
 
@@ -61,13 +60,7 @@ class AttachedBlender(Channel):
             return False
         if not getattr(self, "same_machine", False):
             return True  # before the handshake, or on another machine: only a reply or a timeout tells
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
+        return wire.process_exists(self.pid)
 
     def exit_report(self) -> str:
         return "the connection was given up" if self._gone else "the attached Blender has exited"

@@ -359,9 +359,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         return f"<BlenderEnv {self.env_id}: {process}>"
 
 
-
 def attach(address: str = wire.DEFAULT_ATTACH_ADDRESS, *, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None) -> BlenderEnv:
     """An env served by a Blender that the user opened, where ``blendgym_blender.live.attach`` was called
-    (``python -m blendgym.attached module:Class`` prints the console line; docs/live.md). ``close()`` stops the
+    (``python -m blendgym console-line module:Class`` prints the console line; docs/live.md). ``close()`` stops the
     server and leaves Blender open; closing Blender ends the env's next request with ``BlenderProcessDied``."""
     return BlenderEnv(attach=address, timeout=timeout, startup_timeout=startup_timeout, env_id=env_id)

@@ -39,9 +39,9 @@ class BlenderProcess(Channel):
     """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
 
     ``name`` is how errors refer to the env; ``view`` says what Blender renders for it, and whether it opens
-    a window (``view.human``, which needs a Blender executable). ``blend_file`` is opened before the env is built. With ``wait=False`` the constructor
-    returns once Blender is launched and asked for its handshake, so several processes start in parallel;
-    ``finish_start`` then waits for the reply.
+    a window (``view.human``, which needs a Blender executable). ``blend_file`` is opened before the env is
+    built. With ``wait=False`` the constructor returns once Blender is launched and asked for its handshake,
+    so several processes start in parallel; ``finish_start`` then waits for the reply.
     """
 
     def __init__(

@@ -75,9 +75,9 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
         blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
-            blend_file, startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``, ``render()``
-            returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"`` one
-            sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
+            blend_file, startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``,
+            ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"``
+            one sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
         live_env: which sub-env a ``"human"`` vector env shows.
         live_blender: the Blender executable of that sub-env (default: ``blender`` where it names an
             executable, else $BLENDGYM_BLENDER, else ``blender`` on PATH).
@@ -124,13 +124,14 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         **env_kwargs: Any,
     ) -> None:
         view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
+        headless = find_blender(blender)
         live = None
         if view.human:
             if not 0 <= live_env < num_envs:
                 raise ValueError(f"live_env={live_env} is not a sub-env index of num_envs={num_envs}")
             check_display()
-            if live_blender is None and blender is not None and find_blender(blender).embedded is False:
-                live_blender = blender
+            if live_blender is None and blender is not None and not headless.embedded:
+                live_blender = headless.program
             live = LiveMember(live_env, find_blender(live_blender, executable=True), view, reply_timeout(timeout, True))
             view = dataclasses.replace(view, human=False)
         self.autoreset_mode = AutoresetMode(autoreset_mode)
@@ -146,7 +147,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self._closed = True  # until the pool is up
         self._pool = BlenderPool(
             num_envs,
-            find_blender(blender),
+            headless,
             env_class,
             env_kwargs,
             name=self.env_id,
