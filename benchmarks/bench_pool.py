@@ -6,7 +6,9 @@ episodes (random actions end a CartPole episode after ~20 steps, so resets are p
 measurement makes the vector env, resets it, runs one warm-up pass and then --repeats timed passes of
 --steps env steps in all (--steps / N vector steps), and the table shows the median aggregate rate.
 Defaults of each contender are used: the pool with ``cpu_affinity="auto"`` (blendgym/affinity.py),
-``AsyncVectorEnv`` and ``SubprocVecEnv`` with each worker's ``BlenderEnv`` on its own default placement. The ratios compare with the pool at the same N, and the pool with itself at N=1.
+``AsyncVectorEnv`` and ``SubprocVecEnv`` with each worker's ``BlenderEnv`` on its own default placement
+(all of them on lanes, docs/protocol.md); one more row runs the pool with every frame over ZeroMQ
+(``transport="zmq"``). The ratios compare with the pool at the same N, and the pool with itself at N=1.
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
     python benchmarks/bench_pool.py [--steps 20000] [--repeats 3] [--envs 1 2 4] [--blender /usr/bin/blender]
@@ -31,6 +33,10 @@ ENV_ID = "blendgym/CartPole-v0"
 
 def pool(num_envs: int, blender: str | None) -> gymnasium.vector.VectorEnv[Any, Any, Any]:
     return gymnasium.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", blender=blender)
+
+
+def pool_over_zeromq(num_envs: int, blender: str | None) -> gymnasium.vector.VectorEnv[Any, Any, Any]:
+    return gymnasium.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", blender=blender, transport="zmq")
 
 
 def async_vector(num_envs: int, blender: str | None) -> gymnasium.vector.VectorEnv[Any, Any, Any]:
@@ -78,6 +84,7 @@ def main() -> None:
 
     contenders = [
         ("blendgym pool (BlenderVectorEnv)", pool),
+        ("blendgym pool, transport='zmq'", pool_over_zeromq),
         ("gymnasium AsyncVectorEnv", async_vector),
         ("SB3 SubprocVecEnv", subproc),
     ]
@@ -97,8 +104,8 @@ def main() -> None:
         if n > 1:
             pool_rate = results[(pool_name, n)][0]
             print(
-                f"N={n}: pool / AsyncVectorEnv = {pool_rate / results[(contenders[1][0], n)][0]:.2f}, "
-                f"pool / SubprocVecEnv = {pool_rate / results[(contenders[2][0], n)][0]:.2f}, "
+                f"N={n}: pool / AsyncVectorEnv = {pool_rate / results[(contenders[2][0], n)][0]:.2f}, "
+                f"pool / SubprocVecEnv = {pool_rate / results[(contenders[3][0], n)][0]:.2f}, "
                 f"pool N={n} / pool N=1 = {pool_rate / base:.2f}"
             )
 

@@ -1,7 +1,8 @@
 """``RemoteControlledAgent``: the REP end of the channel, serving one ``SceneEnv`` (docs/protocol.md).
 
-In background mode ``serve`` answers requests in a loop; with Blender's UI, ``blendgym_blender.live``
-answers them from a timer instead, through the same ``Session``.
+In background mode ``serve`` answers requests in a loop, over the socket or, after the handshake, through
+the lane the host gave (lane.py); with Blender's UI, ``blendgym_blender.live`` answers them from a timer
+instead, through the same ``Session``.
 """
 
 from __future__ import annotations
@@ -14,22 +15,28 @@ import zmq
 
 from . import attributes, wire
 from .env import SceneEnv
+from .lane import Lane
 from .render import View
 
 # How often an idle agent checks that the host is still alive.
 PARENT_CHECK_MS = 250
 CLOSE_OPCODE = wire.CLOSE[0]
+HELLO_OPCODE = wire.HELLO[0]
 
 
 class RemoteControlledAgent:
     """Binds ``endpoint`` and answers hello, reset, step and close requests for one env.
 
     ``parent_pid`` is the host that started this Blender; an attached Blender has none, and watches the
-    process that its session's handshake names instead.
+    process that its session's handshake names instead. With a ``lane``, every request after the handshake
+    comes through it; ``spin`` is how long to spin for the next one before sleeping (only where this
+    process has a core to itself).
     """
 
-    def __init__(self, endpoint: str, parent_pid: int | None) -> None:
+    def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin: float = 0.0) -> None:
         self.parent_pid = parent_pid
+        self.lane = lane
+        self.spin = spin
         self.context = zmq.Context(io_threads=1)
         self.socket = self.context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 1000)
@@ -49,6 +56,15 @@ class RemoteControlledAgent:
                 if not self.host_alive():
                     return None
 
+    def receive_from_lane(self) -> bytes | None:
+        """The next request through the lane, or None once the host has died."""
+        assert self.lane is not None
+        wait = self.lane.wait_request
+        while not wait(self.spin, PARENT_CHECK_MS / 1000):
+            if not self.host_alive():
+                return None
+        return self.lane.take_request()
+
     def fail_start(self, error: BaseException) -> None:
         """Answer the host's hello with the error that stopped the env from being built."""
         reply = wire.encode_error(wire.ERROR_START, type(error).__name__, str(error), traceback.format_exc())
@@ -57,16 +73,21 @@ class RemoteControlledAgent:
 
     def serve(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
         """Answer requests until the host says close or dies."""
-        handle, send = Session(env, view, hello).handle, self.socket.send
-        while (frame := self.receive()) is not None:
+        handle, receive, send = Session(env, view, hello).handle, self.receive, self.socket.send
+        while (frame := receive()) is not None:
             reply = handle(frame)
             send(reply)
             if reply[0] == CLOSE_OPCODE:
                 return
+            if reply[0] == HELLO_OPCODE and self.lane is not None:
+                receive, send = self.receive_from_lane, self.lane.put_reply
 
     def close(self) -> None:
         self.socket.close()
         self.context.term()
+        if self.lane is not None:
+            self.lane.close()
+            self.lane.doorbell.close()
 
 
 class Session:

@@ -36,6 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
     parser.add_argument("--blend-file", default=None, help="a .blend file to open before the env is built")
     parser.add_argument("--view", default="{}", help="JSON object of blendgym_blender.view.ViewSettings")
+    parser.add_argument("--lane", default=None, help="FD:TAG,FD:TAG: the inherited memory files of the lane (and its doorbell) to serve through after the handshake")
+    parser.add_argument("--lane-spin", type=float, default=0.0, help="seconds to spin for each next request before sleeping")
     parser.add_argument("--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first")
     return parser.parse_args(argv)
 
@@ -75,7 +77,7 @@ def build_env(reference: str, kwargs: dict[str, Any]) -> Any:
     return env
 
 
-def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int, embedded: bool, attached: bool) -> dict[str, Any]:
+def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int, embedded: bool, attached: bool, lane: bool) -> dict[str, Any]:
     """The handshake reply's fields (docs/protocol.md, "Handshake") for ``env`` seen through ``view``."""
     import bpy
 
@@ -83,6 +85,7 @@ def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int
         "blender_version": bpy.app.version_string,
         "embedded": embedded,
         "attached": attached,
+        "lane": lane,
         "env_id": env_id,
         "env_class": env_class,
         "instance": instance,
@@ -95,6 +98,15 @@ def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int
         "pid": os.getpid(),
         "host": socket.gethostname(),
     }
+
+
+def open_lane(descriptors: str | None) -> Any:
+    """The lane whose descriptors the host passed, or None."""
+    if descriptors is None:
+        return None
+    from blendgym_blender.lane import Lane
+
+    return Lane.open(descriptors)
 
 
 def pin_to_cpu(cpu: int) -> None:
@@ -123,7 +135,7 @@ def main(argv: list[str]) -> None:
     from blendgym_blender.render import View
     from blendgym_blender.view import ViewSettings
 
-    agent = RemoteControlledAgent(args.endpoint, args.parent_pid)
+    agent = RemoteControlledAgent(args.endpoint, args.parent_pid, open_lane(args.lane), args.lane_spin)
     try:
         if args.blend_file is not None:
             bpy.ops.wm.open_mainfile(filepath=args.blend_file)
@@ -137,7 +149,7 @@ def main(argv: list[str]) -> None:
         agent.fail_start(error)
         agent.close()
         raise
-    hello = handshake(env, view, env_id=args.env_id, env_class=args.env_class, instance=args.instance, embedded=embedded, attached=False)
+    hello = handshake(env, view, env_id=args.env_id, env_class=args.env_class, instance=args.instance, embedded=embedded, attached=False, lane=agent.lane is not None)
     if settings.human:
         from blendgym_blender.live import serve_in_window
 

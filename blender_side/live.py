@@ -211,7 +211,7 @@ def attach(env_class: str, address: str = wire.DEFAULT_ATTACH_ADDRESS, *, real_t
     except BaseException:
         agent.close()
         raise
-    hello = handshake(env, view, env_id=env_class, env_class=env_class, instance=0, embedded=False, attached=True)
+    hello = handshake(env, view, env_id=env_class, env_class=env_class, instance=0, embedded=False, attached=True, lane=False)
     server = LiveServer(agent, Session(env, view, hello), settings, name=env_class, address=address, private_dir=private_dir, on_end=lambda: shutil.rmtree(private_dir, ignore_errors=True))
     register_panel()
     server.start()

@@ -1,7 +1,7 @@
 """The REQ end of one Blender-side agent's channel: one request at a time, typed errors, no endless waits.
 
-``Channel`` knows sockets and replies, not where Blender came from: ``BlenderProcess`` (process.py) launched
-its Blender, ``AttachedBlender`` (attach.py) connects to one the user opened (docs/protocol.md).
+``Channel`` knows sockets, lanes and replies, not where Blender came from: ``BlenderProcess`` (process.py)
+launched its Blender, ``AttachedBlender`` (attach.py) connects to one the user opened (docs/protocol.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import zmq
 
 from blendgym_blender import wire
+from blendgym_blender.lane import Lane
 
 from .errors import (
     BlenderAttributeError,
@@ -39,17 +40,21 @@ class Channel(abc.ABC):
 
     ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions), filled in by
     ``finish_start``. A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
+    With a ``lane`` that Blender accepts in its handshake, every later frame goes through the lane;
+    ``spin`` is how long to spin for a reply there before sleeping (only where Blender runs on another core).
     """
 
     name: str
 
-    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None) -> None:
+    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin: float = 0.0) -> None:
         self._own_context = context is None
         self.context = zmq.Context(io_threads=1) if context is None else context
         self.socket = self.context.socket(zmq.REQ)
         self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.setsockopt(zmq.RCVTIMEO, POLL_MS)
         self.socket.connect(endpoint)
+        self.lane = lane
+        self.on_lane = False
+        self.spin = spin
         self.pending: str | None = None
         self.sent_at = 0.0
         self.hello: dict[str, Any] = {}
@@ -83,7 +88,7 @@ class Channel(abc.ABC):
     def finish_start(self, startup_timeout: float) -> dict[str, Any]:
         """Wait for the handshake reply; closes the channel if it fails."""
         try:
-            self.hello = wire.decode_json_body(self.receive(startup_timeout))
+            self.take_hello(self.receive(startup_timeout))
         except (BlenderProcessDied, BlenderTimeoutError) as error:
             self.close()
             raise BlenderStartError(str(error)) from None
@@ -91,6 +96,11 @@ class Channel(abc.ABC):
             self.close()
             raise
         return self.hello
+
+    def take_hello(self, reply: bytes) -> None:
+        """Keep the handshake reply; from now on frames go through the lane if Blender accepted it."""
+        self.hello = wire.decode_json_body(reply)
+        self.on_lane = self.lane is not None and self.hello.get("lane") is True
 
     def request(self, frame: bytes, timeout: float | None, what: str) -> bytes:
         """Send one request and return its reply; raises the typed error of an E reply, a death or a timeout."""
@@ -103,19 +113,38 @@ class Channel(abc.ABC):
             raise BlenderProtocolError(f"{self.name}: the previous {self.pending} never got its reply; reset() the env")
         self.pending = what
         self.sent_at = time.monotonic()
-        self.socket.send(frame)
+        if self.on_lane:
+            assert self.lane is not None
+            self.lane.put_request(frame)
+        else:
+            self.socket.send(frame)
+
+    def has_reply(self) -> bool:
+        """Whether the reply to the request sent has come (``take_reply`` then returns it at once)."""
+        if self.on_lane:
+            assert self.lane is not None
+            return self.lane.replied()
+        return bool(self.socket.poll(0))
+
+    def take_reply(self) -> bytes:
+        """The reply that has come; the caller accounts for ``pending``."""
+        if self.on_lane:
+            assert self.lane is not None
+            return self.lane.take_reply()
+        return self.socket.recv()
+
+    def poll_reply(self, wait: float) -> bytes | None:
+        """The reply, if it comes within ``wait`` seconds."""
+        if self.on_lane:
+            assert self.lane is not None
+            return self.lane.take_reply() if self.lane.wait_reply(self.spin, wait) else None
+        return self.socket.recv() if self.socket.poll(int(wait * 1000)) else None
 
     def receive(self, timeout: float | None) -> bytes:
         """The reply to the request sent, waiting up to ``timeout`` seconds from when it was sent (None: as
         long as Blender runs)."""
-        recv = self.socket.recv
-        while True:
-            try:
-                reply = recv()
-                break
-            except zmq.Again:
-                pass
-            self.check(timeout)  # outside the except clause, so that its error does not chain zmq.Again
+        while (reply := self.poll_reply(POLL_MS / 1000)) is None:
+            self.check(timeout)
         what = self.pending or "request"
         self.pending = None
         if reply[0] == ERROR_OPCODE:
@@ -155,9 +184,11 @@ class Channel(abc.ABC):
         return error_class(text, remote_type, trace)
 
     def close_socket(self) -> None:
+        """Close the socket; frames stop going through the lane (its owner unmaps it)."""
         self.socket.close(linger=0)
         if self._own_context:
             self.context.term()
+        self.on_lane = False
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -19,7 +19,7 @@ from .attached import AttachedBlender
 from .blender import find_blender
 from .channel import Channel
 from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
-from .process import BlenderProcess
+from .process import BlenderProcess, Transport, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 
@@ -153,6 +153,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         cpu_affinity: "auto" puts Blender and the calling thread on the core that thread runs on (several
             times faster round trips on VMs, see blendgym/affinity.py), an int names the core, None leaves
             placement to the OS. The calling thread's affinity is restored by ``close()``.
+        transport: how frames travel after the handshake: "auto" through a shared-memory lane where it can
+            (Linux x86-64, no window), else ZeroMQ; "lane" insists on the lane; "zmq" keeps every frame on
+            the ZeroMQ socket (docs/protocol.md, "Lanes").
         instance: an id for this process among several, passed to the Blender side.
         env_id: how errors name this env; registered envs pass their id.
     """
@@ -179,11 +182,13 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity = "auto",
+        transport: Transport = "auto",
         instance: int = 0,
         env_id: str | None = None,
         **env_kwargs: Any,
     ) -> None:
         self.attach_address = attach
+        self._lane = False
         if attach is None:
             if env_class is None:
                 raise ValueError("BlenderEnv needs env_class= (module:Class or path/file.py:Class), or attach= an address")
@@ -191,6 +196,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             if self.view.human:
                 check_display()
             self.blender = find_blender(blender, executable=self.view.human)
+            self._lane = uses_lane(transport, self.view)
             env_class = resolve_env_class(env_class)
         self.blend_file = resolve_blend_file(blend_file, env_id or env_class or "")
         self.env_class = env_class
@@ -327,6 +333,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             instance=self.instance,
             cpu=self._cpu,
             startup_timeout=self.startup_timeout,
+            lane=self._lane,
         )
 
     def _stop(self) -> None:

@@ -9,13 +9,13 @@ the front decides what the lost request means for its episode (docs/protocol.md,
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Any, Union
 
 import zmq
 
-from blendgym_blender import wire
+from blendgym_blender.lane import Doorbell
 from blendgym_blender.view import ViewSettings
 
 from . import affinity
@@ -31,6 +31,12 @@ from .errors import (
 from .channel import ERROR_OPCODE, POLL_MS, START_UP
 from .process import BlenderProcess
 
+# How long a side spins for the other's next frame before it sleeps, where the process has a core to itself:
+# the host for a step (~60 µs of Blender's CPU for CartPole, ms when rendering), Blender for the host's
+# next request (the policy's forward pass between steps). Spinning where another thread needs the core
+# would only take it from that thread, so nothing spins there.
+HOST_SPIN = 200e-6
+BLENDER_SPIN = 2e-3
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class BlenderPool:
             ``restart_window`` seconds; one more failure raises ``BlenderRestartLimitError``.
         live: the one process that runs ``live.blender`` with a window (``live.view.human``) and
             ``live.timeout``, unpinned; the others run ``blender`` headless with ``view`` and ``timeout``.
+        lane: whether the headless processes' frames go through lanes (one doorbell for the whole pool)
+            rather than ZeroMQ after the handshake; a process alone on a pinned core spins for requests.
     """
 
     def __init__(
@@ -86,6 +94,7 @@ class BlenderPool:
         max_restarts: int,
         restart_window: float,
         live: LiveMember | None = None,
+        lane: bool = False,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"{name}: num_envs must be at least 1, got {num_envs}")
@@ -103,6 +112,12 @@ class BlenderPool:
         self.max_restarts = max_restarts
         self.restart_window = restart_window
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
+        self.doorbell = Doorbell() if lane else None
+        threads_per_core = Counter([placement.host, *self.cpus])
+        self.spins = [
+            (HOST_SPIN if cpu != placement.host else 0.0, BLENDER_SPIN if threads_per_core[cpu] == 1 else 0.0) if cpu is not None and placement.host is not None else (0.0, 0.0)
+            for cpu in self.cpus
+        ]
         self.processes: list[BlenderProcess] = []
         self._queued: list[tuple[bytes, str] | None] = [None] * num_envs
         self._restarts: list[deque[float]] = [deque() for _ in range(num_envs)]
@@ -165,6 +180,8 @@ class BlenderPool:
         for process in self.processes:
             process.close()
         self.context.term()
+        if self.doorbell is not None:
+            self.doorbell.close()
         if self._pinned_thread is not None:
             affinity.release(self._pinned_thread)
 
@@ -173,12 +190,7 @@ class BlenderPool:
     def _wait(self, index: int) -> Reply:
         """Block until process ``index`` answers its request (through a restart's handshake if need be)."""
         while True:
-            process = self.processes[index]
-            recv = process.socket.recv
-            try:
-                reply = recv()
-            except zmq.Again:
-                reply = None
+            reply = self.processes[index].poll_reply(POLL_MS / 1000)
             if reply is None:
                 failure = self._check(index)
                 if failure is not None:
@@ -193,18 +205,14 @@ class BlenderPool:
         waiting = list(indices)
         last_check = time.monotonic()
         while len(results) < count:
-            poller = zmq.Poller()
-            for index in waiting:
-                poller.register(self.processes[index].socket, zmq.POLLIN)
-            ready = dict(poller.poll(POLL_MS))
-            for index in list(waiting):
+            ready = self._replied(waiting)
+            for index in ready:
                 if len(results) == count:
                     break
-                if self.processes[index].socket in ready:
-                    result = self._take(index, self.processes[index].socket.recv())
-                    if result is not None:
-                        results.append((index, result))
-                        waiting.remove(index)
+                result = self._take(index, self.processes[index].take_reply())
+                if result is not None:
+                    results.append((index, result))
+                    waiting.remove(index)
             # Keep watching the silent ones even while others answer quickly.
             if time.monotonic() - last_check >= POLL_MS / 1000 or not ready:
                 last_check = time.monotonic()
@@ -216,6 +224,24 @@ class BlenderPool:
                         results.append((index, failure))
                         waiting.remove(index)
         return results
+
+    def _replied(self, waiting: list[int]) -> list[int]:
+        """Those of ``waiting`` whose reply has come, after sleeping up to POLL_MS for the first if none has."""
+        rung = self.doorbell.value() if self.doorbell is not None else 0
+        ready = [index for index in waiting if self.processes[index].has_reply()]
+        if ready:
+            return ready
+        sockets = [self.processes[index].socket for index in waiting if not self.processes[index].on_lane]
+        if not sockets:
+            assert self.doorbell is not None
+            self.doorbell.wait(rung, POLL_MS / 1000)
+        else:
+            # ZeroMQ cannot wake on a lane's doorbell: with lanes waiting too, look at them every millisecond.
+            poller = zmq.Poller()
+            for socket in sockets:
+                poller.register(socket, zmq.POLLIN)
+            poller.poll(1 if len(sockets) < len(waiting) else POLL_MS)
+        return [index for index in waiting if self.processes[index].has_reply()]
 
     def _take(self, index: int, reply: bytes) -> Reply | None:
         """Account for a reply: None if it was a restarted process's handshake (its queued request is now sent)."""
@@ -229,7 +255,7 @@ class BlenderPool:
             return error
         if what != START_UP:
             return reply
-        process.hello = wire.decode_json_body(reply)
+        process.take_hello(reply)
         self._check_spaces(process)
         queued, self._queued[index] = self._queued[index], None
         if queued is None:
@@ -276,6 +302,7 @@ class BlenderPool:
 
     def _launch(self, index: int, seed: int | None) -> BlenderProcess:
         live = self._live_member(index)
+        host_spin, blender_spin = self.spins[index]
         return BlenderProcess(
             self.blender if live is None else live.blender,
             self.env_class,
@@ -288,6 +315,10 @@ class BlenderPool:
             cpu=self.cpus[index],
             startup_timeout=self.startup_timeout,
             context=self.context,
+            lane=self.doorbell is not None and live is None,
+            doorbell=self.doorbell,
+            host_spin=host_spin,
+            blender_spin=blender_spin,
             wait=False,
         )
 

@@ -17,10 +17,11 @@ import threading
 import weakref
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import zmq
 
+from blendgym_blender import lane as lanes
 from blendgym_blender import wire
 from blendgym_blender.view import ViewSettings
 
@@ -30,6 +31,9 @@ from .errors import BlenderStartError
 
 CLOSE_TIMEOUT = 5.0
 LOG_TAIL_LINES = 40
+
+Transport = Literal["auto", "lane", "zmq"]
+TRANSPORTS = ("auto", "lane", "zmq")
 
 _live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
 _sigterm_lock = threading.Lock()
@@ -42,6 +46,10 @@ class BlenderProcess(Channel):
     a window (``view.human``, which needs a Blender executable). ``blend_file`` is opened before the env is
     built. With ``wait=False`` the constructor returns once Blender is launched and asked for its handshake,
     so several processes start in parallel; ``finish_start`` then waits for the reply.
+
+    With ``lane``, frames after the handshake go through shared memory (``blendgym_blender.lane``), woken
+    through ``doorbell`` (a pool's shared one; None makes one for this process). ``host_spin`` and
+    ``blender_spin`` are how long each side spins for the other's next frame before sleeping.
     """
 
     def __init__(
@@ -58,6 +66,10 @@ class BlenderProcess(Channel):
         cpu: int | None = None,
         startup_timeout: float = 60.0,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
+        lane: bool = False,
+        doorbell: lanes.Doorbell | None = None,
+        host_spin: float = 0.0,
+        blender_spin: float = 0.0,
         wait: bool = True,
     ) -> None:
         self.blender = blender
@@ -65,10 +77,12 @@ class BlenderProcess(Channel):
         self.directory = tempfile.mkdtemp(prefix="blendgym-", dir=_memory_directory())
         self.log_path = Path(self.directory) / "blender.log"
         endpoint = f"ipc://{self.directory}/agent.sock"
+        self._own_doorbell = lanes.Doorbell() if lane and doorbell is None else None
+        channel_lane = lanes.Lane(doorbell or self._own_doorbell) if lane else None
         try:
             kwargs_json = json.dumps(env_kwargs)
         except TypeError as error:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            _terminate(None, self.directory, channel_lane, self._own_doorbell)
             raise ValueError(f"{name}: env keyword arguments must be JSON serialisable: {error}") from None
         arguments = [
             "--env-class", env_class,
@@ -82,6 +96,7 @@ class BlenderProcess(Channel):
             *(["--blend-file", blend_file] if blend_file is not None else []),
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
+            *(["--lane", channel_lane.describe(), "--lane-spin", repr(blender_spin)] if channel_lane is not None else []),
             *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
             *(f"--python-path={path}" for path in host_python_path()),
         ]
@@ -91,15 +106,16 @@ class BlenderProcess(Channel):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                pass_fds=(channel_lane.fd, channel_lane.doorbell.fd) if channel_lane is not None else (),
                 start_new_session=True,  # Ctrl-C in a terminal reaches the host, which closes Blender itself.
                 # Blender's own temporary files (its session folder, quit.blend) go to the private directory.
                 env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
             )
         self.name = f"{name} [{blender.describe()}, pid {self.process.pid}]"
-        self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory)
+        self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory, channel_lane, self._own_doorbell)
         _live.add(self)
         _install_sigterm_handler()
-        super().__init__(endpoint, context)
+        super().__init__(endpoint, context, channel_lane, host_spin)
         self.shake_hands()
         if wait:
             self.finish_start(startup_timeout)
@@ -169,14 +185,32 @@ def package_directory(package: str) -> str:
     return list(spec.submodule_search_locations)[0]
 
 
-def _terminate(process: subprocess.Popen[bytes], directory: str) -> None:
-    if process.poll() is None:
+def uses_lane(transport: str, view: ViewSettings) -> bool:
+    """Whether a launched Blender's channel with this ``transport`` runs over a lane (docs/protocol.md, "Lanes")."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"transport={transport!r}: use one of {', '.join(TRANSPORTS)}")
+    if transport == "zmq":
+        return False
+    if transport == "lane":
+        if not lanes.supported():
+            raise ValueError("transport='lane' needs Linux on x86-64; use transport='auto' or 'zmq'")
+        if view.human:
+            raise ValueError("transport='lane' serves Blenders without a window; render_mode='human' runs over ZeroMQ")
+        return True
+    return lanes.supported() and not view.human
+
+
+def _terminate(process: subprocess.Popen[bytes] | None, directory: str, lane: lanes.Lane | None, doorbell: lanes.Doorbell | None) -> None:
+    if process is not None and process.poll() is None:
         process.kill()
         try:
             process.wait(CLOSE_TIMEOUT)
         except subprocess.TimeoutExpired:
             pass
     shutil.rmtree(directory, ignore_errors=True)
+    for shared in (lane, doorbell):
+        if shared is not None:
+            shared.close()
 
 
 def _install_sigterm_handler() -> None:

@@ -20,6 +20,7 @@ from .blender import find_blender
 from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
+from .process import Transport, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 RESTART_INFO = "blender_restart"
@@ -75,7 +76,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
         blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
-            blend_file, startup_timeout, timeout, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``,
+            blend_file, startup_timeout, timeout, transport, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``,
             ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"``
             one sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
         live_env: which sub-env a ``"human"`` vector env shows.
@@ -85,7 +86,8 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         cpu_affinity: "auto" pins the calling thread (and the pool's socket thread) to the core it runs on,
             with process 0, and deals the other processes round-robin over the other cores; a list names
             each process's core; None leaves placement to the OS (blendgym/affinity.py). ``close()``
-            restores the calling thread's affinity.
+            restores the calling thread's affinity. On lanes, a process alone on its core spins for its
+            next request for up to 2 ms, and the host spins up to 0.2 ms for replies from other cores.
         max_restarts, restart_window: the restart limit above.
         env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
     """
@@ -118,6 +120,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
+        transport: Transport = "auto",
         max_restarts: int = 3,
         restart_window: float = 60.0,
         env_id: str | None = None,
@@ -160,6 +163,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             max_restarts=max_restarts,
             restart_window=restart_window,
             live=live,
+            lane=uses_lane(transport, view),
         )
         hello = self._pool.hello
         self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])

@@ -103,9 +103,11 @@ def test_bad_actions_are_refused_before_anything_is_sent() -> None:
         envs.close()
 
 
-def test_send_recv_returns_the_envs_that_are_ready_first() -> None:
-    envs = BlenderVectorEnv(FAULTY_ENV, 2, batch_size=1)
+@pytest.mark.parametrize("transport", ["auto", "zmq"])
+def test_send_recv_returns_the_envs_that_are_ready_first(transport: str) -> None:
+    envs = BlenderVectorEnv(FAULTY_ENV, 2, batch_size=1, transport=transport)
     try:
+        assert [process.on_lane for process in envs._pool.processes] == [transport == "auto"] * 2
         envs.reset(seed=0)
         envs.send(np.array([4, 0]))  # env 0 takes half a second, env 1 answers at once
         _, _, _, _, info = envs.recv()

@@ -1,0 +1,126 @@
+"""Lanes (docs/protocol.md, "Lanes"): the shared-memory carrier of a launched Blender's frames, first between
+two plain Python processes, then under real envs and pools against the same envs over ZeroMQ."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+
+from blendgym.process import uses_lane
+from blendgym_blender import lane as lanes
+from blendgym_blender.view import ViewSettings
+
+ENV_ID = "blendgym/CartPole-v0"
+LANE_MODULE = Path(lanes.__file__)
+
+# A stand-in for Blender's end: answers each request with its length and its bytes reversed, until b"quit".
+ECHO = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("lane", sys.argv[1])
+lane = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lane)
+channel = lane.Lane.open(sys.argv[2])
+while True:
+    if not channel.wait_request(0.001, 10.0):
+        sys.exit("no request within 10 s")
+    frame = channel.take_request()
+    channel.put_reply(len(frame).to_bytes(8, "little") + frame[::-1])
+    if frame == b"quit":
+        break
+"""
+
+pytestmark = pytest.mark.skipif(not lanes.supported(), reason="lanes exist on Linux x86-64 only; there every frame uses ZeroMQ")
+
+
+def test_frames_of_every_size_cross_a_lane_intact() -> None:
+    doorbell = lanes.Doorbell()
+    lane = lanes.Lane(doorbell)
+    child = subprocess.Popen([sys.executable, "-c", ECHO, str(LANE_MODULE), lane.describe()], pass_fds=(lane.fd, doorbell.fd))
+    try:
+        rng = np.random.default_rng(0)
+        # Past the 64 KiB the lane starts with: requests grow it here, the longer replies grow it in the child.
+        for size in [0, 1, 100, lanes.INITIAL_CAPACITY - 8, lanes.INITIAL_CAPACITY, 3 * lanes.INITIAL_CAPACITY, 17, 5_000_000, 9]:
+            frame = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            lane.put_request(frame)
+            assert lane.wait_reply(0.0, 10.0), f"no reply to a {size}-byte frame"
+            assert lane.take_reply() == size.to_bytes(8, "little") + frame[::-1]
+        lane.put_request(b"quit")
+        assert lane.wait_reply(0.0, 10.0)
+        assert child.wait(10) == 0
+    finally:
+        child.kill()
+        lane.close()
+        doorbell.close()
+
+
+def test_a_descriptor_that_is_not_the_hosts_lane_is_refused() -> None:
+    doorbell = lanes.Doorbell()
+    lane, other = lanes.Lane(doorbell), lanes.Lane(doorbell)
+    try:
+        # Blender owns (and closes) the descriptors it opens: give it copies, as inheriting them would.
+        other_fd, doorbell_fd = os.dup(other.fd), os.dup(doorbell.fd)
+        swapped = f"{other_fd}:{lane.tag:x},{doorbell_fd}:{doorbell.tag:x}"
+        with pytest.raises(ValueError, match=f"descriptor {other_fd} is not the blendgym-lane the host made"):
+            lanes.Lane.open(swapped)
+        assert lanes.Doorbell().next_ticket() == 1 and [doorbell.next_ticket() for _ in range(2)] == [1, 2]
+    finally:
+        for shared in (lane, other, doorbell):
+            shared.close()
+
+
+def test_transport_is_checked() -> None:
+    assert uses_lane("auto", ViewSettings()) and not uses_lane("zmq", ViewSettings())
+    assert not uses_lane("auto", ViewSettings(human=True))
+    with pytest.raises(ValueError, match="serves Blenders without a window"):
+        uses_lane("lane", ViewSettings(human=True))
+    with pytest.raises(ValueError, match="transport='pigeon': use one of auto, lane, zmq"):
+        gymnasium.make(ENV_ID, transport="pigeon")
+
+
+def test_an_env_on_a_lane_matches_the_same_env_over_zeromq() -> None:
+    """Same seed, same actions: the same observations, rewards, flags and 640x480 images either way."""
+    runs = []
+    for transport in ("lane", "zmq"):
+        env = gymnasium.make(ENV_ID, transport=transport, render_mode="rgb_array")
+        try:
+            observation, _ = env.reset(seed=3)
+            assert env.unwrapped.process.on_lane == (transport == "lane")
+            actions = np.random.default_rng(3).integers(0, 2, 300)
+            trajectory = [observation]
+            for action in actions:
+                observation, reward, terminated, truncated, _ = env.step(int(action))
+                trajectory.append(np.append(observation, [reward, terminated, truncated]))
+                if terminated or truncated:
+                    trajectory.append(env.reset()[0])
+            runs.append((np.concatenate(trajectory), env.render()))
+        finally:
+            env.close()
+    (lane_steps, lane_image), (socket_steps, socket_image) = runs
+    assert lane_image.shape == (480, 640, 3) and lane_image.std() > 0
+    np.testing.assert_array_equal(lane_steps, socket_steps)
+    np.testing.assert_array_equal(lane_image, socket_image)
+
+
+def test_a_pool_spins_only_where_a_process_has_a_core_to_itself() -> None:
+    envs = gymnasium.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 1])
+    try:
+        pool = envs.unwrapped._pool
+        assert all(process.on_lane for process in pool.processes)
+        # Process 0 shares the host thread's core, 1 and 2 share the other: nobody has a core to itself.
+        assert pool.spins == [(0.0, 0.0), (0.0002, 0.0), (0.0002, 0.0)]
+        envs.reset(seed=0)
+        envs.step(np.array([0, 1, 0]))
+    finally:
+        envs.close()
+    envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1])
+    try:
+        assert envs.unwrapped._pool.spins == [(0.0, 0.0), (0.0002, 0.002)]
+        assert "--lane-spin" in (command := envs.unwrapped._pool.processes[1].process.args) and command[command.index("--lane-spin") + 1] == "0.002"
+    finally:
+        envs.close()
