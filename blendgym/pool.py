@@ -113,9 +113,14 @@ class BlenderPool:
         self.restart_window = restart_window
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
         self.doorbell = Doorbell() if lane else None
+        # (host, Blender) spin of each process. The host spins for a process on another core only if at most
+        # one process shares its own core: it waits for that one first, so by then nobody there needs the core.
         threads_per_core = Counter([placement.host, *self.cpus])
+        host_may_spin = placement.host is not None and threads_per_core[placement.host] <= 2
         self.spins = [
-            (HOST_SPIN if cpu != placement.host else 0.0, BLENDER_SPIN if threads_per_core[cpu] == 1 else 0.0) if cpu is not None and placement.host is not None else (0.0, 0.0)
+            (HOST_SPIN if host_may_spin and cpu != placement.host else 0.0, BLENDER_SPIN if threads_per_core[cpu] == 1 else 0.0)
+            if cpu is not None and placement.host is not None
+            else (0.0, 0.0)
             for cpu in self.cpus
         ]
         self.processes: list[BlenderProcess] = []

@@ -87,7 +87,8 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             with process 0, and deals the other processes round-robin over the other cores; a list names
             each process's core; None leaves placement to the OS (blendgym/affinity.py). ``close()``
             restores the calling thread's affinity. On lanes, a process alone on its core spins for its
-            next request for up to 2 ms, and the host spins up to 0.2 ms for replies from other cores.
+            next request for up to 2 ms, and the host spins up to 0.2 ms for replies from other cores
+            where at most one process shares its own core.
         max_restarts, restart_window: the restart limit above.
         env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
     """

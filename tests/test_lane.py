@@ -118,6 +118,11 @@ def test_a_pool_spins_only_where_a_process_has_a_core_to_itself() -> None:
         envs.step(np.array([0, 1, 0]))
     finally:
         envs.close()
+    envs = gymnasium.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 0, 1])
+    try:
+        assert envs.unwrapped._pool.spins == [(0.0, 0.0)] * 4  # the host waits for process 1 while 2 may need core 0
+    finally:
+        envs.close()
     envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1])
     try:
         assert envs.unwrapped._pool.spins == [(0.0, 0.0), (0.0002, 0.002)]
