@@ -5,7 +5,8 @@ Method: the same random action sequence (seeded) for both; an episode resets whe
 times, and the table shows the median. "In-process" steps the Blender-side CartPole directly inside one
 Blender process (the embedded bpy module, or --blender), with everything the Blender side does per step
 and no socket. "Channel" is ``gymnasium.make("blendgym/CartPole-v0")`` with its default wrappers, with the
-default placement (cpu_affinity="auto") and, for comparison, with placement left to the OS.
+default placement (cpu_affinity="auto") and, for comparison, with placement left to the OS and with every
+frame over ZeroMQ instead of the lane (transport="zmq", docs/protocol.md "Lanes").
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
     python benchmarks/bench_cartpole.py [--steps 20000] [--repeats 5] [--blender /usr/bin/blender]
@@ -70,9 +71,9 @@ def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: in
     return json.loads(line[len("RESULT ") :])
 
 
-def run_channel(blender: str | None, steps: int, repeats: int, seed: int, cpu_affinity: str | None) -> tuple[list[float], float]:
+def run_channel(blender: str | None, steps: int, repeats: int, seed: int, cpu_affinity: str | None, transport: str = "auto") -> tuple[list[float], float]:
     start = time.perf_counter()
-    env = gymnasium.make("blendgym/CartPole-v0", blender=blender, cpu_affinity=cpu_affinity)
+    env = gymnasium.make("blendgym/CartPole-v0", blender=blender, cpu_affinity=cpu_affinity, transport=transport)
     env.reset(seed=seed)
     first_observation = time.perf_counter() - start
     actions = np.random.default_rng(seed).integers(0, 2, steps)
@@ -102,17 +103,19 @@ def main() -> None:
     in_process = statistics.median(run_in_process(blender, args.steps, args.repeats, args.seed))
     pinned, startup_pinned = run_channel(args.blender, args.steps, args.repeats, args.seed, "auto")
     unpinned, startup_unpinned = run_channel(args.blender, args.steps, args.repeats, args.seed, None)
+    zeromq, _ = run_channel(args.blender, args.steps, args.repeats, args.seed, "auto", "zmq")
     channel, free = statistics.median(pinned), statistics.median(unpinned)
 
     print(f"blendgym CartPole benchmark: {blender.describe()}, {args.steps} steps x {args.repeats} repeats (median)")
-    print(f"{'measurement':<52} {'steps/s':>9} {'µs/step':>8} {'ratio':>6}")
+    print(f"{'measurement':<58} {'steps/s':>9} {'µs/step':>8} {'ratio':>6}")
     rows = [
         ("in-process, no channel", in_process),
         ("channel, gymnasium.make, default placement (auto)", channel),
         ("channel, gymnasium.make, placement by the OS", free),
+        ("channel over ZeroMQ (transport='zmq'), default placement", statistics.median(zeromq)),
     ]
     for label, rate in rows:
-        print(f"{label:<52} {rate:>9.0f} {1e6 / rate:>8.1f} {rate / in_process:>6.2f}")
+        print(f"{label:<58} {rate:>9.0f} {1e6 / rate:>8.1f} {rate / in_process:>6.2f}")
     print(f"make() to first observation: {startup_pinned:.2f} s (auto), {startup_unpinned:.2f} s (OS placement)")
 
 
