@@ -40,30 +40,28 @@ class RemoteControlledAgent:
         self.context = zmq.Context(io_threads=1)
         self.socket = self.context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 1000)
-        self.socket.setsockopt(zmq.RCVTIMEO, PARENT_CHECK_MS)
         self.socket.bind(endpoint)
 
     def host_alive(self) -> bool:
         return self.parent_pid is None or os.getppid() == self.parent_pid
 
     def receive(self) -> bytes | None:
-        """The next request, or None once the host has died."""
-        recv = self.socket.recv
-        while True:
-            try:
-                return recv()
-            except zmq.Again:
-                if not self.host_alive():
-                    return None
+        """The next request over the socket, or None once the host has died."""
+        return self._next_request(lambda: bool(self.socket.poll(PARENT_CHECK_MS)), self.socket.recv)
 
     def receive_from_lane(self) -> bytes | None:
         """The next request through the lane, or None once the host has died."""
-        assert self.lane is not None
-        wait = self.lane.wait_request
-        while not wait(self.spin, PARENT_CHECK_MS / 1000):
+        lane = self.lane
+        assert lane is not None
+        return self._next_request(lambda: lane.wait_request(self.spin, PARENT_CHECK_MS / 1000), lane.take_request)
+
+    def _next_request(self, arrived: Callable[[], bool], take: Callable[[], bytes]) -> bytes | None:
+        """Wait in slices of PARENT_CHECK_MS (``arrived`` waits one) until a request has come, checking between
+        slices that the host lives; then ``take`` it."""
+        while not arrived():
             if not self.host_alive():
                 return None
-        return self.lane.take_request()
+        return take()
 
     def fail_start(self, error: BaseException) -> None:
         """Answer the host's hello with the error that stopped the env from being built."""
