@@ -127,9 +127,14 @@ class BlenderPool:
         self._queued: list[tuple[bytes, str] | None] = [None] * num_envs
         self._restarts: list[deque[float]] = [deque() for _ in range(num_envs)]
         self._closed = False
+        on_host_core = [placement.host is not None and cpu == placement.host for cpu in self.cpus]
         # Requests to processes on the host thread's core go out last: the first one wakes a process that
         # takes the core until it has stepped, and the others would wait for it before they even start.
-        self.send_order = sorted(range(num_envs), key=lambda index: placement.host is not None and self.cpus[index] == placement.host)
+        self.send_order = sorted(range(num_envs), key=on_host_core.__getitem__)
+        # Their replies are awaited first: they step only while the host sleeps, and the host may spin for a
+        # process on another core, which would keep them from the core for as long.
+        self.wait_order = sorted(range(num_envs), key=lambda index: not on_host_core[index])
+        self._wait_rank = {index: rank for rank, index in enumerate(self.wait_order)}
         self._pinned_thread = affinity.pin_calling_thread(placement.host) if placement.host is not None else None
         try:
             # Launch every process before waiting for any, so that they start in parallel.
@@ -159,14 +164,15 @@ class BlenderPool:
 
     def collect(self, indices: list[int], count: int | None = None) -> list[tuple[int, Reply]]:
         """Wait for replies from ``count`` of the processes ``indices`` (all of them by default), which must
-        each have a request outstanding; returns ``(index, reply)`` pairs in the order the replies came.
+        each have a request outstanding; returns ``(index, reply)`` pairs in the order the replies came (in
+        ``wait_order`` when waiting for all).
 
         A reply is the frame, the typed error of an ``E`` reply, or a ``Failure`` when the process died or
         missed its timeout (it has been restarted; the request is lost). Replies beyond ``count`` stay queued
         for the next call. Raises ``BlenderRestartLimitError`` when a process fails too often.
         """
         if count is None or count >= len(indices):
-            return [(index, self._wait(index)) for index in indices]
+            return [(index, self._wait(index)) for index in sorted(indices, key=self._wait_rank.__getitem__)]
         return self._wait_any(indices, count)
 
     def outstanding(self) -> list[int]:

@@ -107,20 +107,24 @@ def test_an_env_on_a_lane_matches_the_same_env_over_zeromq() -> None:
     np.testing.assert_array_equal(lane_image, socket_image)
 
 
-def test_a_pool_spins_only_where_a_process_has_a_core_to_itself() -> None:
+def test_a_pool_spins_only_where_a_process_has_a_core_to_itself_and_waits_for_its_own_core_first() -> None:
     envs = gymnasium.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 1])
     try:
         pool = envs.unwrapped._pool
         assert all(process.on_lane for process in pool.processes)
         # Process 0 shares the host thread's core, 1 and 2 share the other: nobody has a core to itself.
         assert pool.spins == [(0.0, 0.0), (0.0002, 0.0), (0.0002, 0.0)]
+        # Process 0 steps only while the host thread sleeps: its request goes out last and its reply is awaited first.
+        assert pool.send_order == [1, 2, 0] and pool.wait_order == [0, 1, 2]
         envs.reset(seed=0)
         envs.step(np.array([0, 1, 0]))
     finally:
         envs.close()
     envs = gymnasium.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 0, 1])
     try:
-        assert envs.unwrapped._pool.spins == [(0.0, 0.0)] * 4  # the host waits for process 1 while 2 may need core 0
+        pool = envs.unwrapped._pool
+        assert pool.spins == [(0.0, 0.0)] * 4  # the host waits for process 1 while 2 may need core 0
+        assert pool.send_order == [1, 3, 0, 2] and pool.wait_order == [0, 2, 1, 3]
     finally:
         envs.close()
     envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1])
