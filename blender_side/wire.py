@@ -141,20 +141,28 @@ class Layout:
             target[leaf.path[-1]] = value
         return result
 
-
-    def unpack_into(self, frame: bytes | memoryview, start: int, batch: Any, index: int) -> None:
-        """Write the value whose leaves begin at ``start`` into row ``index`` of ``batch``.
-
-        ``batch`` holds one array per leaf with a leading batch axis (nested dicts of them for a Dict space),
-        as ``gymnasium.vector.utils.create_empty_array`` makes it.
-        """
+    def value_of(self, frame: bytes, start: int) -> memoryview:
+        """The packed value whose leaves begin at ``start`` in ``frame`` (no copy), checked for its length."""
         if len(frame) != start + self.nbytes:
             raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        return memoryview(frame)[start:]
+
+    def unpack_batch(self, values: list[bytes | memoryview]) -> Any:
+        """Values as ``pack`` makes them (``nbytes`` each), as one batch: a fresh writable array per leaf with
+        a leading batch axis (nested dicts of them for a Dict space), as gymnasium batches a space's values.
+        One join per leaf, whatever the batch size: numpy calls, not bytes, are what small batches cost."""
+        count = len(values)
+        leaf = self.single
+        if leaf is not None:
+            return np.frombuffer(bytearray().join(values), leaf.dtype).reshape(count, *leaf.shape)
+        result: dict[str, Any] = {}
         for leaf in self.leaves:
-            target = batch
-            for key in leaf.path:
-                target = target[key]
-            target[index] = np.frombuffer(frame, leaf.dtype, leaf.count, start + leaf.offset).reshape(leaf.shape)
+            joined = bytearray().join(memoryview(value)[leaf.offset : leaf.offset + leaf.nbytes] for value in values)
+            target = result
+            for key in leaf.path[:-1]:
+                target = target.setdefault(key, {})
+            target[leaf.path[-1]] = np.frombuffer(joined, leaf.dtype).reshape(count, *leaf.shape)
+        return result
 
 
 def _json(obj: Any) -> bytes:

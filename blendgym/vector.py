@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 from gymnasium.spaces import Dict, Space
 from gymnasium.vector import AutoresetMode, VectorEnv
-from gymnasium.vector.utils import batch_space, create_empty_array, iterate
+from gymnasium.vector.utils import batch_space, iterate
 
 from blendgym_blender import wire
 from blendgym_blender.view import WINDOW_DEFAULT_SIZE
@@ -74,7 +74,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         autoreset_mode: see above.
         max_episode_steps: truncate episodes after this many steps (None: never).
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
-        copy: return copies of the observation batch (as ``SyncVectorEnv``); False returns the internal buffer.
+        copy: taken as ``SyncVectorEnv`` takes it; every observation batch returned is a new array either way.
         blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
             blend_file, startup_timeout, timeout, transport, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``,
             ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"``
@@ -175,7 +175,8 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self._layout = wire.Layout(hello["observation_space"])
         self._encoder = ActionEncoder(hello["action_space"])
         self._action_batches: dict[int, Space[Any]] = {num_envs: self.action_space}
-        self._observations = create_empty_array(self.single_observation_space, num_envs, fn=np.zeros)
+        # Each sub-env's observation as it came on the wire; a batch is made of them in one go when returned.
+        self._observations: list[bytes | memoryview] = [bytes(self._layout.nbytes)] * num_envs
         self._finished = [False] * num_envs  # the episode ended at the last step
         self._elapsed = [0] * num_envs
         self._lost: dict[int, Failure] = {}  # sub-envs whose process was restarted between steps
@@ -207,7 +208,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         infos: dict[str, Any] = {}
         for index, info in self._reset({index: wire.encode_reset(seeds[index], options) for index in indices}).items():
             infos = self._add_info(infos, info, index)
-        return self._copy(self._observations), infos
+        return self._layout.unpack_batch(self._observations), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Step every sub-env with its row of ``actions`` (autoresetting as ``autoreset_mode`` says)."""
@@ -269,7 +270,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         if len(seeds) != self.num_envs or len(options) != self.num_envs:
             raise ValueError(f"{self.env_id}: reset_each needs {self.num_envs} seeds and {self.num_envs} options")
         infos = self._reset({index: wire.encode_reset(seeds[index], options[index]) for index in range(self.num_envs)})
-        return self._copy(self._observations), [infos[index] for index in range(self.num_envs)]
+        return self._layout.unpack_batch(self._observations), [infos[index] for index in range(self.num_envs)]
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Call the method ``name`` of every Blender-side env (it must be marked ``@blendgym_blender.remote``);
@@ -374,7 +375,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             self._needs_reset = True
             raise errors[0]
         indices = sorted(outcomes)
-        observations = self._copy(self._observations) if len(indices) == self.num_envs else _take_rows(self._observations, indices)
+        observations = self._layout.unpack_batch([self._observations[index] for index in indices])
         return indices, observations, [outcomes[index] for index in indices]
 
     def _batch(self, results: list[SubEnvResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
@@ -400,12 +401,12 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             return SubEnvResult(0.0, False, True, {RESTART_INFO: reply.reason})
         if what == "reset":
             info, start = wire.split_reset_reply(reply)
-            self._layout.unpack_into(reply, start, self._observations, index)
+            self._observations[index] = self._layout.value_of(reply, start)
             self._finished[index] = False
             self._elapsed[index] = 0
             return SubEnvResult(0.0, False, False, info)
         reward, terminated, truncated, info, start = wire.split_step_reply(reply)
-        self._layout.unpack_into(reply, start, self._observations, index)
+        self._observations[index] = self._layout.value_of(reply, start)
         self._elapsed[index] += 1
         if self.max_episode_steps is not None and self._elapsed[index] >= self.max_episode_steps:
             truncated = True
@@ -416,7 +417,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         """SAME_STEP: keep each finished episode's last observation and info, and reset those sub-envs now."""
         finished = [index for index, outcome in outcomes.items() if self._finished[index]]
         for index in finished:
-            outcomes[index].final_obs = _row(self._observations, index)
+            outcomes[index].final_obs = self._layout.unpack(self._observations[index], 0)
             outcomes[index].final_info = outcomes[index].info
             self._pool.send(index, wire.encode_reset(None, None), "reset")
         for index, reply in self._pool.collect(finished):
@@ -513,27 +514,6 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             raise BlenderEnvError(f"{self.env_id}: the first reset() must reset every sub-env")
         return mask
 
-    def _copy(self, observations: Any) -> Any:
-        return _copy_batch(observations) if self.copy else observations
-
     def _check_open(self) -> None:
         if self._closed:
             raise BlendgymError(f"{self.env_id}: the vector env is closed; make a new one")
-
-
-def _take_rows(batch: Any, indices: list[int]) -> Any:
-    if isinstance(batch, dict):
-        return {key: _take_rows(value, indices) for key, value in batch.items()}
-    return batch[indices]
-
-
-def _copy_batch(batch: Any) -> Any:
-    if isinstance(batch, dict):
-        return {key: _copy_batch(value) for key, value in batch.items()}
-    return batch.copy()
-
-
-def _row(batch: Any, index: int) -> Any:
-    if isinstance(batch, dict):
-        return {key: _row(value, index) for key, value in batch.items()}
-    return batch[index].copy()

@@ -37,6 +37,32 @@ def test_every_leaf_starts_eight_aligned_and_round_trips() -> None:
     assert decoded["image"].flags.writeable
 
 
+def test_values_unpack_as_a_batch_as_gymnasium_batches_them() -> None:
+    layout = wire.Layout(DICT_SPACE.to_json())
+    values = [
+        {
+            "flag": np.int64(seed % 3),
+            "image": np.full((2, 3, 3), seed, np.uint8),
+            "state": np.array([seed, -0.5, 0.25]),
+            "bits": np.array([seed % 2, 1, 0, 1, 0], np.int8),
+            "choice": np.array([1, seed]),
+        }
+        for seed in range(3)
+    ]
+    batch = layout.unpack_batch([layout.pack(value) for value in values])
+    for key in ("flag", "image", "state", "bits", "choice"):
+        np.testing.assert_array_equal(batch[key], np.stack([value[key] for value in values]))
+        assert batch[key].flags.writeable
+    box = wire.Layout(spaces.Box(-1, 1, (2, 2)).to_json())
+    rows = np.arange(8, dtype=np.float32).reshape(2, 2, 2)
+    frames = [b"\0" * 8 + box.pack(row) for row in rows]
+    batch = box.unpack_batch([box.value_of(frame, 8) for frame in frames])
+    np.testing.assert_array_equal(batch, rows)
+    assert batch.flags.writeable and batch.dtype == np.float32
+    with pytest.raises(wire.ProtocolError):
+        box.value_of(frames[0], 4)
+
+
 def test_single_leaf_values() -> None:
     discrete = wire.Layout(spaces.Discrete(2).to_json())
     assert discrete.unpack(wire.STEP_REQUEST_PREFIX + discrete.pack(1), 8) == 1
