@@ -127,24 +127,15 @@ class Layout:
 
     def unpack(self, frame: bytes | memoryview, start: int) -> Any:
         """The value whose leaves begin at ``start`` in ``frame``, as fresh writable numpy arrays."""
-        if len(frame) != start + self.nbytes:
-            raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        self._check_length(frame, start)
         leaf = self.single
         if leaf is not None:
             return leaf.read(frame, start)
-        result: dict[str, Any] = {}
-        for leaf in self.leaves:
-            value = leaf.read(frame, start)
-            target = result
-            for key in leaf.path[:-1]:
-                target = target.setdefault(key, {})
-            target[leaf.path[-1]] = value
-        return result
+        return self._nest([leaf.read(frame, start) for leaf in self.leaves])
 
     def value_of(self, frame: bytes, start: int) -> memoryview:
         """The packed value whose leaves begin at ``start`` in ``frame`` (no copy), checked for its length."""
-        if len(frame) != start + self.nbytes:
-            raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+        self._check_length(frame, start)
         return memoryview(frame)[start:]
 
     def unpack_batch(self, values: list[bytes | memoryview]) -> Any:
@@ -155,13 +146,24 @@ class Layout:
         leaf = self.single
         if leaf is not None:
             return np.frombuffer(bytearray().join(values), leaf.dtype).reshape(count, *leaf.shape)
-        result: dict[str, Any] = {}
+        batches = []
         for leaf in self.leaves:
             joined = bytearray().join(memoryview(value)[leaf.offset : leaf.offset + leaf.nbytes] for value in values)
+            batches.append(np.frombuffer(joined, leaf.dtype).reshape(count, *leaf.shape))
+        return self._nest(batches)
+
+    def _check_length(self, frame: bytes | memoryview, start: int) -> None:
+        if len(frame) != start + self.nbytes:
+            raise ProtocolError(f"frame holds {len(frame) - start} value bytes, the space needs {self.nbytes}")
+
+    def _nest(self, arrays: list[Any]) -> dict[str, Any]:
+        """The Dict space's value (nested dicts by each leaf's path) of one array per leaf, in ``leaves`` order."""
+        result: dict[str, Any] = {}
+        for leaf, array in zip(self.leaves, arrays, strict=True):
             target = result
             for key in leaf.path[:-1]:
                 target = target.setdefault(key, {})
-            target[leaf.path[-1]] = np.frombuffer(joined, leaf.dtype).reshape(count, *leaf.shape)
+            target[leaf.path[-1]] = array
         return result
 
 

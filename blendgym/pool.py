@@ -134,7 +134,6 @@ class BlenderPool:
         # Their replies are awaited first: they step only while the host sleeps, and the host may spin for a
         # process on another core, which would keep them from the core for as long.
         self.wait_order = sorted(range(num_envs), key=lambda index: not on_host_core[index])
-        self._wait_rank = {index: rank for rank, index in enumerate(self.wait_order)}
         self._pinned_thread = affinity.pin_calling_thread(placement.host) if placement.host is not None else None
         try:
             # Launch every process before waiting for any, so that they start in parallel.
@@ -172,7 +171,8 @@ class BlenderPool:
         for the next call. Raises ``BlenderRestartLimitError`` when a process fails too often.
         """
         if count is None or count >= len(indices):
-            return [(index, self._wait(index)) for index in sorted(indices, key=self._wait_rank.__getitem__)]
+            wanted = set(indices)
+            return [(index, self._wait(index)) for index in self.wait_order if index in wanted]
         return self._wait_any(indices, count)
 
     def outstanding(self) -> list[int]:

@@ -17,7 +17,7 @@ import threading
 import weakref
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import zmq
 
@@ -33,7 +33,7 @@ CLOSE_TIMEOUT = 5.0
 LOG_TAIL_LINES = 40
 
 Transport = Literal["auto", "lane", "zmq"]
-TRANSPORTS = ("auto", "lane", "zmq")
+TRANSPORTS: tuple[str, ...] = get_args(Transport)
 
 _live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
 _sigterm_lock = threading.Lock()
