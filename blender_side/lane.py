@@ -7,8 +7,9 @@ processes map. The host writes a request and a fresh ticket; Blender writes the 
 host's doorbell with the same ticket. Each side waits by spinning for a while, where it has a core to
 itself, and then in the kernel on a futex, so neither ever polls a socket on the hot path.
 
-Lanes rely on x86-64 keeping stores in program order (a frame is written before its ticket), so they exist
-on Linux x86-64 only; elsewhere, and for windowed or attached Blenders, every frame goes over ZeroMQ.
+Lanes rely on x86-64 keeping stores in program order (a frame is written before its ticket) and on an
+aligned 32-bit load or store being indivisible, so they exist on Linux x86-64 only; elsewhere, and for
+windowed or attached Blenders, every frame goes over ZeroMQ.
 This module needs only the standard library: both sides import it.
 """
 
@@ -24,11 +25,11 @@ import time
 
 HEADER = mmap.PAGESIZE
 INITIAL_CAPACITY = 1 << 16
-# Byte offsets of the header's words, each on a cache line of its own; the doorbell's word is at 0. TAG holds
-# a random number that the host also puts on Blender's command line, so that Blender knows it mapped the
-# memory file the host meant.
+# Byte offsets of the header's 32-bit words, each on a cache line of its own; the doorbell's word is at 0.
+# TAG holds a random number that the host also puts on Blender's command line, so that Blender knows it
+# mapped the memory file the host meant.
 REQUEST_TICKET, REPLY_TICKET, REQUEST_LENGTH, REPLY_LENGTH, TAG = 0, 64, 128, 192, 256
-WORD = struct.Struct("<I")
+WORD_SIZE = 4
 TAG_WORD = struct.Struct("<Q")
 
 _SYS_FUTEX = 202  # x86-64
@@ -71,6 +72,9 @@ class _Shared:
         self.header = mmap.mmap(self.fd, HEADER)
         # The ctypes view is dropped at once, so that the map can be closed later.
         self.address = ctypes.addressof(ctypes.c_char.from_buffer(self.header))
+        # The words, read and written whole: a memoryview item is one 32-bit load or store, where struct
+        # moves a byte at a time, so that a reader could see a ticket half written (tests/test_lane.py).
+        self.words = memoryview(self.header).cast("I")
         if fd is None:
             self.tag = int.from_bytes(os.urandom(TAG_WORD.size), "little")
             TAG_WORD.pack_into(self.header, TAG, self.tag)
@@ -81,11 +85,15 @@ class _Shared:
                 raise ValueError(f"descriptor {fd} is not the {name} the host made (tag {self.tag:#x}, expected {tag:#x})")
 
     def word(self, offset: int) -> int:
-        return WORD.unpack_from(self.header, offset)[0]
+        return self.words[offset // WORD_SIZE]
+
+    def set_word(self, offset: int, value: int) -> None:
+        self.words[offset // WORD_SIZE] = value
 
     def close(self) -> None:
         """Unmap and close; idempotent."""
         if not self.header.closed:
+            self.words.release()
             self.header.close()
             os.close(self.fd)
 
@@ -111,7 +119,7 @@ class Doorbell(_Shared):
         _futex_wait(self.address, value, timeout)
 
     def ring(self, ticket: int) -> None:
-        WORD.pack_into(self.header, 0, ticket)
+        self.set_word(0, ticket)
         _futex_wake(self.address)
 
 
@@ -139,7 +147,7 @@ class Lane(_Shared):
             os.ftruncate(self.fd, HEADER + capacity)
             self.data = self._map_data()
         self.data[: len(frame)] = frame
-        WORD.pack_into(self.header, length_offset, len(frame))
+        self.set_word(length_offset, len(frame))
 
     def _read(self, length_offset: int) -> bytes:
         length = self.word(length_offset)
@@ -169,7 +177,7 @@ class Lane(_Shared):
         """Write a request under a fresh ticket and wake Blender."""
         self._write(frame, REQUEST_LENGTH)
         self.request_ticket = self.doorbell.next_ticket()
-        WORD.pack_into(self.header, REQUEST_TICKET, self.request_ticket)
+        self.set_word(REQUEST_TICKET, self.request_ticket)
         _futex_wake(self.address + REQUEST_TICKET)
 
     def replied(self) -> bool:
@@ -184,23 +192,23 @@ class Lane(_Shared):
     def _wait_word(self, offset: int, value: int, until_equal: bool, spin: float, timeout: float) -> bool:
         """Whether the header word at ``offset`` came to equal ``value`` (or, if not ``until_equal``, to
         differ from it) within ``timeout`` s, spinning for the first ``spin`` s."""
-        word, header = WORD.unpack_from, self.header
-        if (word(header, offset)[0] == value) == until_equal:
+        words, index = self.words, offset // WORD_SIZE
+        if (words[index] == value) == until_equal:
             return True
         now = time.perf_counter()
         spin_until, deadline = now + spin, now + timeout
         while now < spin_until:
-            if (word(header, offset)[0] == value) == until_equal:
+            if (words[index] == value) == until_equal:
                 return True
             now = time.perf_counter()
         address = self.address + offset
         while now < deadline:
-            current = word(header, offset)[0]
+            current = words[index]
             if (current == value) == until_equal:
                 return True
             _futex_wait(address, current, deadline - now)
             now = time.perf_counter()
-        return (word(header, offset)[0] == value) == until_equal
+        return (words[index] == value) == until_equal
 
     def take_reply(self) -> bytes:
         return self._read(REPLY_LENGTH)
@@ -219,7 +227,7 @@ class Lane(_Shared):
         """Write the reply to the request taken last, wake the host if it waits for this lane, and ring the
         doorbell with the ticket for a host that waits for any lane."""
         self._write(frame, REPLY_LENGTH)
-        WORD.pack_into(self.header, REPLY_TICKET, self.request_ticket)
+        self.set_word(REPLY_TICKET, self.request_ticket)
         _futex_wake(self.address + REPLY_TICKET)
         self.doorbell.ring(self.request_ticket)
 

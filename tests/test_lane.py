@@ -59,6 +59,43 @@ def test_frames_of_every_size_cross_a_lane_intact() -> None:
         doorbell.close()
 
 
+# Writes two tickets that differ in every byte into the lane's request ticket, one after the other, for a second.
+FLIP = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("lane", sys.argv[1])
+lane = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lane)
+channel = lane.Lane.open(sys.argv[2])
+end = time.perf_counter() + 1.0
+while time.perf_counter() < end:
+    for _ in range(1000):
+        channel.set_word(lane.REQUEST_TICKET, 0x00FF00FF)
+        channel.set_word(lane.REQUEST_TICKET, 0xFF00FF00)
+"""
+
+
+def test_a_ticket_is_never_seen_half_written() -> None:
+    # Blender takes the ticket it sees as the request's: a half-written one (struct moves a byte at a time)
+    # made it answer its own reply as the next request ("bad JSON") once in ~10^5 steps of a pool.
+    doorbell = lanes.Doorbell()
+    lane = lanes.Lane(doorbell)
+    lane.set_word(lanes.REQUEST_TICKET, 0x00FF00FF)
+    child = subprocess.Popen([sys.executable, "-c", FLIP, str(LANE_MODULE), lane.describe()], pass_fds=(lane.fd, doorbell.fd))
+    try:
+        seen: dict[int, int] = {}
+        while child.poll() is None:
+            for _ in range(1000):
+                ticket = lane.word(lanes.REQUEST_TICKET)
+                seen[ticket] = seen.get(ticket, 0) + 1
+        assert child.returncode == 0
+        torn = {f"{ticket:#010x}": count for ticket, count in seen.items() if ticket not in (0x00FF00FF, 0xFF00FF00)}
+        assert not torn, f"tickets seen half written: {torn}"
+        assert seen.get(0xFF00FF00, 0) > 100, f"the writer's tickets were hardly seen ({seen}): the test raced nothing"
+    finally:
+        child.kill()
+        lane.close()
+        doorbell.close()
+
 def test_a_descriptor_that_is_not_the_hosts_lane_is_refused() -> None:
     doorbell = lanes.Doorbell()
     lane, other = lanes.Lane(doorbell), lanes.Lane(doorbell)
