@@ -19,13 +19,16 @@ from blendgym_blender.view import ViewSettings
 ENV_ID = "blendgym/CartPole-v0"
 LANE_MODULE = Path(lanes.__file__)
 
-# A stand-in for Blender's end: answers each request with its length and its bytes reversed, until b"quit".
-ECHO = """
-import importlib.util, sys
+# Blender's end in a plain Python process: the lane module from its file (argv[1]) and the lane that argv[2] describes.
+OPEN_LANE = """
+import importlib.util, sys, time
 spec = importlib.util.spec_from_file_location("lane", sys.argv[1])
 lane = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(lane)
 channel = lane.Lane.open(sys.argv[2])
+"""
+# A stand-in for Blender's end: answers each request with its length and its bytes reversed, until b"quit".
+ECHO = OPEN_LANE + """
 while True:
     if not channel.wait_request(0.001, 10.0):
         sys.exit("no request within 10 s")
@@ -60,12 +63,7 @@ def test_frames_of_every_size_cross_a_lane_intact() -> None:
 
 
 # Writes two tickets that differ in every byte into the lane's request ticket, one after the other, for a second.
-FLIP = """
-import importlib.util, sys, time
-spec = importlib.util.spec_from_file_location("lane", sys.argv[1])
-lane = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(lane)
-channel = lane.Lane.open(sys.argv[2])
+FLIP = OPEN_LANE + """
 end = time.perf_counter() + 1.0
 while time.perf_counter() < end:
     for _ in range(1000):
