@@ -94,6 +94,7 @@ def test_a_ticket_is_never_seen_half_written() -> None:
         lane.close()
         doorbell.close()
 
+
 def test_a_descriptor_that_is_not_the_hosts_lane_is_refused() -> None:
     doorbell = lanes.Doorbell()
     lane, other = lanes.Lane(doorbell), lanes.Lane(doorbell)
