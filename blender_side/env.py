@@ -21,6 +21,10 @@ from .spaces import Space
 # Blender's largest frame number. The rigid-body cache freezes the simulation at its frame_end, so episodes
 # may run up to here; the cost of a step grows with the cached frames, which reset() discards.
 LAST_FRAME = 1_048_574
+# The point cache keeps a byte per frame of its range and clears them all twice at every reset: a range up
+# to LAST_FRAME made a CartPole reset ~40% dearer (~100 µs). An episode starts with CACHE_FRAMES frames of
+# range, doubled whenever it reaches the end (the simulation goes on unchanged) and cut back at reset.
+CACHE_FRAMES = 4096
 
 
 class SceneEnv(abc.ABC):
@@ -56,7 +60,8 @@ class SceneEnv(abc.ABC):
         world = self.scene.rigidbody_world
         if world is not None:
             world.point_cache.frame_start = self.start_frame
-            world.point_cache.frame_end = LAST_FRAME
+        self.cache_end = LAST_FRAME
+        self._set_cache_end(self.start_frame + CACHE_FRAMES - 1)
 
     @property
     def render_fps(self) -> float:
@@ -163,6 +168,8 @@ class SceneEnv(abc.ABC):
 
     def _start(self, options: dict[str, Any]) -> None:
         self.scene.frame_set(self.start_frame)
+        if self.cache_end != self.start_frame + CACHE_FRAMES - 1:
+            self._set_cache_end(self.start_frame + CACHE_FRAMES - 1)
         self.start_episode(options)
         # Pose edits reach the simulation only if the cache is marked outdated and the start frame is set
         # again; touching any rigid-body world property marks it.
@@ -185,5 +192,14 @@ class SceneEnv(abc.ABC):
         """Simulate one more frame. The simulation advances only from the last simulated frame to the next."""
         if self.frame >= LAST_FRAME:
             raise RuntimeError(f"the episode reached Blender's last frame ({LAST_FRAME}); call reset()")
+        if self.frame >= self.cache_end:
+            self._set_cache_end(self.start_frame + 2 * (self.cache_end - self.start_frame + 1) - 1)
         self.frame += 1
         self.scene.frame_set(self.frame)
+
+    def _set_cache_end(self, end: int) -> None:
+        """Set the last frame of the rigid-body point cache's range, where the simulation would freeze."""
+        self.cache_end = min(end, LAST_FRAME)
+        world = self.scene.rigidbody_world
+        if world is not None:
+            world.point_cache.frame_end = self.cache_end

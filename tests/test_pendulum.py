@@ -89,3 +89,32 @@ def test_episodes_repeat_for_a_seed_and_truncate_at_200_steps(env: gymnasium.Env
         return rewards
 
     assert episode(3) == episode(3)
+
+
+@pytest.mark.parametrize("blender", ["embedded", pytest.param("executable", marks=pytest.mark.executable)])
+def test_a_long_episode_swings_on_past_the_point_cache_range_and_the_next_reset_is_exact(blender: str, request: pytest.FixtureRequest) -> None:
+    # Blender's point cache starts with a range of 4,096 frames and doubles it whenever an episode reaches its
+    # end (blender_side/env.py, CACHE_FRAMES); the simulation would freeze at the end of the range.
+    if blender == "executable":
+        blender = request.getfixturevalue("blender_executable")
+    env = gymnasium.make(ENV_ID, blender=blender)
+    zero = np.zeros(1, np.float32)
+
+    def short_episode() -> list[bytes]:
+        observation, _ = env.reset(seed=5)
+        return [observation.tobytes()] + [env.step(zero)[0].tobytes() for _ in range(20)]
+
+    try:
+        first = short_episode()
+        unlimited = env.unwrapped  # past the 200-step time limit
+        observations = [unlimited.reset(options={"state": [math.pi / 2, 0.0]})[0]]
+        observations += [unlimited.step(zero)[0] for _ in range(9_000)]  # past frames 4,096 and 8,192
+        assert short_episode() == first
+    finally:
+        env.close()
+    swing = np.array(observations)
+    # Per kilogram of the 1 m rod, ½ (l²/3) θ'² + g (l/2) cos θ: 0 from horizontal at rest, and kept without
+    # friction. A frozen rod would keep its angle and lose its speed.
+    energy = swing[:, 2] ** 2 / 6 + 4.905 * swing[:, 0]
+    assert np.abs(energy).max() < 0.5
+    assert np.ptp(swing[-20:, 1]) > 0.5
