@@ -30,7 +30,7 @@ def choose_cpu(affinity: CpuAffinity) -> int | None:
     """The core to pin to, or None: "auto" picks the core the calling thread runs on, if it may use several."""
     if affinity is None or not supported():
         return None
-    allowed = os.sched_getaffinity(0)
+    allowed = allowed_cpus()
     if affinity == "auto":
         if len(allowed) < 2:
             return None
@@ -70,9 +70,17 @@ def spread(count: int, affinity: CpuAffinity | list[int]) -> PoolPlacement:
     host = choose_cpu("auto")
     if host is None:
         return PoolPlacement(None, [None] * count)
-    cores = sorted(os.sched_getaffinity(0))
+    cores = sorted(allowed_cpus())
     first = cores.index(host)
     return PoolPlacement(host, [cores[(first + index) % len(cores)] for index in range(count)])
+
+
+def allowed_cpus() -> set[int]:
+    """The cores the calling thread may use, as they were before blendgym pinned it: an env or pool made while
+    another is open is placed as if it were the only one."""
+    with _lock:
+        pinned = _pinned.get(threading.get_native_id())
+    return set(pinned[1]) if pinned is not None else os.sched_getaffinity(0)
 
 
 def pin_calling_thread(cpu: int) -> int:

@@ -69,6 +69,14 @@ def test_pool_placement() -> None:
     cores = sorted(os.sched_getaffinity(0))
     assert placement.host == placement.processes[0] and placement.host in cores
     assert placement.processes[1] != placement.processes[0] and set(placement.processes) <= set(cores)
+    # While an env or pool keeps the calling thread pinned, the next one is placed around that core.
+    token = affinity.pin_calling_thread(cores[-1])
+    try:
+        assert affinity.spread(2, "auto") == affinity.PoolPlacement(cores[-1], [cores[-1], cores[0]])
+        assert affinity.choose_cpu("auto") == cores[-1]
+    finally:
+        affinity.release(token)
+    assert sorted(os.sched_getaffinity(0)) == cores
     assert affinity.spread(2, None) == affinity.PoolPlacement(None, [None, None])
     assert affinity.spread(2, [1, 0]) == affinity.PoolPlacement(1, [1, 0])
     with pytest.raises(ValueError, match="must name 2 CPUs"):

@@ -169,3 +169,21 @@ def test_a_pool_spins_only_where_a_process_has_a_core_to_itself_and_waits_for_it
         assert "--lane-spin" in (command := envs.unwrapped._pool.processes[1].process.args) and command[command.index("--lane-spin") + 1] == "0.002"
     finally:
         envs.close()
+
+
+def test_a_pool_made_while_another_is_open_is_placed_as_that_one() -> None:
+    # The first pool keeps the calling thread pinned to one core; the second must still deal its processes over all cores.
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.fail("this test needs at least 2 usable CPUs")
+    first = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
+    try:
+        second = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
+        try:
+            pools = [envs.unwrapped._pool for envs in (first, second)]
+            cores = [[os.sched_getaffinity(process.process.pid) for process in pool.processes] for pool in pools]
+            assert cores[0][0] != cores[0][1] and cores[1] == cores[0]
+            assert pools[1].spins == pools[0].spins
+        finally:
+            second.close()
+    finally:
+        first.close()
