@@ -3,8 +3,11 @@ SubprocVecEnv over N single BlenderEnvs, for N = 1, 2, 4, in one run.
 
 Method: every contender steps all N envs with the same seeded random actions, autoresetting finished
 episodes (random actions end a CartPole episode after ~20 steps, so resets are part of the cost). Each
-measurement makes the vector env, resets it, runs one warm-up pass and then --repeats timed passes of
---steps env steps in all (--steps / N vector steps), and the table shows the median aggregate rate.
+contender makes and resets its vector envs for every N, keeps them all open and steps them in turns: a
+round is one pass of --steps env steps in all (--steps / N vector steps) for each N; after one warm-up
+round come --repeats timed rounds, and the table shows each median aggregate rate. Taking turns makes a
+drift in the machine's speed (on a VM it can reach tens of percent within minutes) fall on every N of a
+contender alike, so that the ratios between N hold within one run.
 Defaults of each contender are used: the pool with ``cpu_affinity="auto"`` (blendgym/affinity.py),
 ``AsyncVectorEnv`` and ``SubprocVecEnv`` with each worker's ``BlenderEnv`` on its own default placement
 (all of them on lanes, docs/protocol.md); one more row runs the pool with every frame over ZeroMQ
@@ -47,30 +50,33 @@ def subproc(num_envs: int, blender: str | None) -> SubprocVecEnv:
     return SubprocVecEnv([lambda: gymnasium.make(ENV_ID, blender=blender) for _ in range(num_envs)])
 
 
-def measure(make: Callable[[int, str | None], Any], num_envs: int, args: argparse.Namespace) -> tuple[float, float]:
-    """Median aggregate steps/s over the timed passes, and the seconds from making the env to its first batch."""
-    start = time.perf_counter()
-    envs = make(num_envs, args.blender)
-    gymnasium_api = isinstance(envs, gymnasium.vector.VectorEnv)
-    if gymnasium_api:
-        envs.reset(seed=args.seed)
-    else:
-        envs.seed(args.seed)
-        envs.reset()
-    startup = time.perf_counter() - start
-    vector_steps = args.steps // num_envs
-    actions = np.random.default_rng(args.seed).integers(0, 2, (vector_steps, num_envs))
-    rates = []
+def measure(make: Callable[[int, str | None], Any], args: argparse.Namespace) -> dict[int, tuple[float, float]]:
+    """For each N, the median aggregate steps/s and the seconds from making the vector env to its first batch."""
+    opened: dict[int, Any] = {}
+    startups: dict[int, float] = {}
     try:
-        for repeat in range(args.repeats + 1):
+        for num_envs in args.envs:
             start = time.perf_counter()
-            for action in actions:
-                envs.step(action)
-            if repeat:  # the first pass warms up
-                rates.append(vector_steps * num_envs / (time.perf_counter() - start))
+            envs = opened[num_envs] = make(num_envs, args.blender)
+            if isinstance(envs, gymnasium.vector.VectorEnv):
+                envs.reset(seed=args.seed)
+            else:
+                envs.seed(args.seed)
+                envs.reset()
+            startups[num_envs] = time.perf_counter() - start
+        actions = {n: np.random.default_rng(args.seed).integers(0, 2, (args.steps // n, n)) for n in args.envs}
+        rates: dict[int, list[float]] = {n: [] for n in args.envs}
+        for repeat in range(args.repeats + 1):
+            for num_envs, envs in opened.items():
+                start = time.perf_counter()
+                for action in actions[num_envs]:
+                    envs.step(action)
+                if repeat:  # the first round warms up
+                    rates[num_envs].append(actions[num_envs].size / (time.perf_counter() - start))
     finally:
-        envs.close()
-    return statistics.median(rates), startup
+        for envs in opened.values():
+            envs.close()
+    return {n: (statistics.median(rates[n]), startups[n]) for n in args.envs}
 
 
 def main() -> None:
@@ -88,7 +94,7 @@ def main() -> None:
         ("gymnasium AsyncVectorEnv", async_vector),
         ("SB3 SubprocVecEnv", subproc),
     ]
-    results = {(name, n): measure(make, n, args) for n in args.envs for name, make in contenders}
+    results = {(name, n): result for name, make in contenders for n, result in measure(make, args).items()}
     pool_name = contenders[0][0]
     base = results.get((pool_name, 1), results[(pool_name, args.envs[0])])[0]
 
