@@ -212,7 +212,11 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._spaces_json: tuple[Any, Any] | None = None
         self._needs_reset = True
         self._closed = False
-        self._start(seed)
+        try:
+            self._start(seed)
+        except BaseException:
+            self.close()  # a failed start must not leave the calling thread pinned until garbage collection
+            raise
         assert self._process is not None
         hello = self._process.hello
         if attach is not None:

@@ -3,6 +3,7 @@ goes on after a reset. Uses tests/envs/faulty.py, loaded from its path as a user
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -70,9 +71,12 @@ def test_a_hung_blender_times_out_is_killed_and_replaced(env: blendgym.BlenderEn
 
 
 def test_a_failing_scene_build_is_a_start_error_with_traceback() -> None:
+    before = os.sched_getaffinity(0)
     with pytest.raises(blendgym.BlenderStartError, match="the scene could not be built") as raised:
         blendgym.BlenderEnv(FAULTY_ENV, fail_on_build=True)
     assert "Traceback" in str(raised.value)
+    # The error's traceback still holds the half-made env: its start-up pinned this thread, and failing undid it.
+    assert os.sched_getaffinity(0) == before
 
 
 def test_a_start_up_timeout_reports_blenders_output() -> None:

@@ -174,7 +174,7 @@ def test_a_pool_spins_only_where_a_process_has_a_core_to_itself_and_waits_for_it
 def test_a_pool_made_while_another_is_open_is_placed_as_that_one() -> None:
     # The first pool keeps the calling thread pinned to one core; the second must still deal its processes over all cores.
     if len(os.sched_getaffinity(0)) < 2:
-        pytest.fail("this test needs at least 2 usable CPUs")
+        pytest.fail(f"this test needs at least 2 usable CPUs; this thread may use {sorted(os.sched_getaffinity(0))}")
     first = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
     try:
         second = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
