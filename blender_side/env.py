@@ -60,7 +60,8 @@ class SceneEnv(abc.ABC):
         world = self.scene.rigidbody_world
         if world is not None:
             world.point_cache.frame_start = self.start_frame
-        self._set_cache_end(self.start_frame + CACHE_FRAMES - 1)
+        self.first_cache_end = min(self.start_frame + CACHE_FRAMES - 1, LAST_FRAME)
+        self._set_cache_end(self.first_cache_end)
 
     @property
     def render_fps(self) -> float:
@@ -167,8 +168,8 @@ class SceneEnv(abc.ABC):
 
     def _start(self, options: dict[str, Any]) -> None:
         self.scene.frame_set(self.start_frame)
-        if self.cache_end != self.start_frame + CACHE_FRAMES - 1:
-            self._set_cache_end(self.start_frame + CACHE_FRAMES - 1)
+        if self.cache_end != self.first_cache_end:
+            self._set_cache_end(self.first_cache_end)
         self.start_episode(options)
         # Pose edits reach the simulation only if the cache is marked outdated and the start frame is set
         # again; touching any rigid-body world property marks it.
