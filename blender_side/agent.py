@@ -8,6 +8,7 @@ instead, through the same ``Session``.
 from __future__ import annotations
 
 import os
+import time
 import traceback
 from typing import Any, Callable
 
@@ -15,7 +16,7 @@ import zmq
 
 from . import attributes, wire
 from .env import SceneEnv
-from .lane import Lane
+from .lane import Lane, Spinner
 from .render import View
 
 # How often an idle agent checks that the host is still alive.
@@ -29,14 +30,14 @@ class RemoteControlledAgent:
 
     ``parent_pid`` is the host that started this Blender; an attached Blender has none, and watches the
     process that its session's handshake names instead. With a ``lane``, every request after the handshake
-    comes through it; ``spin`` is how long to spin for the next one before sleeping (only where this
-    process has a core to itself).
+    comes through it, and this process spins for the next one for at most ``spin_limit`` seconds before
+    sleeping, while the host has recently sent them that quickly (lane.Spinner).
     """
 
-    def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin: float = 0.0) -> None:
+    def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin_limit: float = 0.0) -> None:
         self.parent_pid = parent_pid
         self.lane = lane
-        self.spin = spin
+        self.spinner = Spinner(spin_limit)
         self.context = zmq.Context(io_threads=1)
         self.socket = self.context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 1000)
@@ -51,9 +52,12 @@ class RemoteControlledAgent:
 
     def receive_from_lane(self) -> bytes | None:
         """The next request through the lane, or None once the host has died."""
-        lane = self.lane
+        lane, spinner = self.lane, self.spinner
         assert lane is not None
-        return self._next_request(lambda: lane.wait_request(self.spin, PARENT_CHECK_MS / 1000), lane.take_request)
+        started = time.perf_counter()
+        request = self._next_request(lambda: lane.wait_request(spinner.budget(), PARENT_CHECK_MS / 1000), lane.take_request)
+        spinner.record(time.perf_counter() - started)
+        return request
 
     def _next_request(self, arrived: Callable[[], bool], take: Callable[[], bytes]) -> bytes | None:
         """Wait in slices of PARENT_CHECK_MS (``arrived`` waits one) until a request has come, checking between

@@ -37,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--blend-file", default=None, help="a .blend file to open before the env is built")
     parser.add_argument("--view", default="{}", help="JSON object of blendgym_blender.view.ViewSettings")
     parser.add_argument("--lane", default=None, help="FD:TAG,FD:TAG: the inherited memory files of the lane (and its doorbell) to serve through after the handshake")
-    parser.add_argument("--lane-spin", type=float, default=0.0, help="seconds to spin for each next request before sleeping")
+    parser.add_argument("--lane-spin-limit", type=float, default=0.0, help="spin for each next request for at most this many seconds before sleeping")
     parser.add_argument("--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first")
     return parser.parse_args(argv)
 
@@ -125,17 +125,18 @@ def main(argv: list[str]) -> None:
         name, _, directory = package.partition("=")
         load_package(name, directory)
     embedded = "bpy" not in sys.modules
+    if args.cpu is not None:
+        # Before bpy starts Blender: its task scheduler (oneTBB) sizes its pool of worker threads from this
+        # process's cores, and a worker would spin-wait after every parallel task (docs/benchmarks.md).
+        pin_to_cpu(args.cpu)
     import bpy
     import numpy
-
-    if args.cpu is not None:
-        pin_to_cpu(args.cpu)
 
     from blendgym_blender.agent import RemoteControlledAgent, Session
     from blendgym_blender.render import View
     from blendgym_blender.view import ViewSettings
 
-    agent = RemoteControlledAgent(args.endpoint, args.parent_pid, open_lane(args.lane), args.lane_spin)
+    agent = RemoteControlledAgent(args.endpoint, args.parent_pid, open_lane(args.lane), args.lane_spin_limit)
     try:
         if args.blend_file is not None:
             bpy.ops.wm.open_mainfile(filepath=args.blend_file)

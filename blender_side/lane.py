@@ -4,8 +4,8 @@ Over ZeroMQ every message passes through an I/O thread in each process, so one r
 threads; between the cores of a VM a wake-up costs tens of microseconds, which kept a pool of two
 processes from using two cores (docs/benchmarks.md). A lane is an anonymous memory file that both
 processes map. The host writes a request and a fresh ticket; Blender writes the reply and rings the
-host's doorbell with the same ticket. Each side waits by spinning for a while, where it has a core to
-itself, and then in the kernel on a futex, so neither ever polls a socket on the hot path.
+host's doorbell with the same ticket. Each side waits by spinning for a while, as long as a ``Spinner``
+says it pays, and then in the kernel on a futex, so neither ever polls a socket on the hot path.
 
 Lanes rely on x86-64 keeping stores in program order (a frame is written before its ticket) and on an
 aligned 32-bit load or store being indivisible, so they exist on Linux x86-64 only; elsewhere, and for
@@ -33,6 +33,14 @@ WORD_SIZE = 4
 TAG_WORD = struct.Struct("<Q")
 
 _SYS_FUTEX = 202  # x86-64
+
+# A side spins for the other's next frame at most this long, and only while its recent waits were this short.
+# Where the processes leave no core to spare, nobody spins (spin limit 0): docs/benchmarks.md measured a
+# pool of two on two cores at 19.4k steps/s without spinning and 14.6k with it.
+SPIN_LIMIT = 200e-6
+# The shortest spin while spinning pays, so that a run of waits that found the frame there keeps spinning.
+SPIN_FLOOR = 20e-6
+RECENT_WAITS = 8
 _FUTEX_WAIT, _FUTEX_WAKE = 0, 1  # Shared between processes: not FUTEX_PRIVATE_FLAG.
 
 
@@ -57,6 +65,32 @@ def _futex_wait(address: int, value: int, timeout: float) -> None:
 
 def _futex_wake(address: int) -> None:
     _syscall(_SYS_FUTEX, ctypes.c_void_p(address), _FUTEX_WAKE, 1, None, None, 0)  # type: ignore[misc]
+
+
+class Spinner:
+    """How long one side spins for the other's next frame before it sleeps in the kernel (docs/protocol.md,
+    "Waiting").
+
+    Spinning saves waking a sleeping process, tens of microseconds between the cores of a VM, but holds a
+    core while it lasts. So a side spins for about twice the median of its last waits, and not at all while
+    that median is over ``limit``: while the other side is busy (a trainer's policy update, a render) it
+    sleeps at once, and it spins again once the other side answers quickly again. ``limit`` 0 never spins.
+    """
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.waits = [limit / 2] * RECENT_WAITS
+        self.next = 0
+
+    def budget(self) -> float:
+        """How long to spin for the next frame."""
+        median = sorted(self.waits)[RECENT_WAITS // 2]
+        return 0.0 if median > self.limit else min(self.limit, max(2 * median, SPIN_FLOOR))
+
+    def record(self, waited: float) -> None:
+        """The time from the start of a wait until the frame was there."""
+        self.waits[self.next] = waited
+        self.next = (self.next + 1) % RECENT_WAITS
 
 
 class _Shared:
@@ -191,7 +225,8 @@ class Lane(_Shared):
 
     def _wait_word(self, offset: int, value: int, until_equal: bool, spin: float, timeout: float) -> bool:
         """Whether the header word at ``offset`` came to equal ``value`` (or, if not ``until_equal``, to
-        differ from it) within ``timeout`` s, spinning for the first ``spin`` s."""
+        differ from it) within ``timeout`` s, spinning for the first ``spin`` s. The spin yields the core at
+        every turn, so that a thread that needs it (the trainer's, another Blender's) gets it at once."""
         words, index = self.words, offset // WORD_SIZE
         if (words[index] == value) == until_equal:
             return True
@@ -200,6 +235,7 @@ class Lane(_Shared):
         while now < spin_until:
             if (words[index] == value) == until_equal:
                 return True
+            os.sched_yield()
             now = time.perf_counter()
         address = self.address + offset
         while now < deadline:

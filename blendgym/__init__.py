@@ -18,6 +18,7 @@ from .errors import (
     BlenderStartError,
     BlenderTimeoutError,
     BlendgymError,
+    BlendgymPerformanceWarning,
 )
 from .registration import register_env, register_envs
 from .vector import BlenderVectorEnv
@@ -39,6 +40,7 @@ __all__ = [
     "BlenderTimeoutError",
     "BlenderVectorEnv",
     "BlendgymError",
+    "BlendgymPerformanceWarning",
     "Screenshot",
     "attach",
     "find_blender",

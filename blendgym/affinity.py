@@ -1,112 +1,94 @@
-"""Putting an env's host thread and its Blender process on one CPU core.
+"""Which CPU cores blendgym's Blender processes run on. The calling thread is never touched.
 
-A request/reply round trip is several thread wake-ups (each side's ZeroMQ I/O thread and application
-thread). Between cores of a VM each wake-up is expensive: on a 2-core VM, CartPole ran at ~11.5k steps/s
-unplaced and ~16.5k with host thread, socket thread and Blender on one core, while pinning only Blender
-made it slower (~7k). Since the host waits for every reply, sharing the core costs no parallelism.
-Threads and processes inherit the affinity of the thread that creates them, so pinning the calling
-thread before the socket and the process are made places all of them.
+A library that pinned its caller's thread would pin every thread the caller creates later too (torch's
+intra-op threads, say), and those would then fight over one core: a CleanRL-style PPO script fell from 5k
+to 62 steps/s that way (docs/benchmarks.md, "Training"). So only the processes blendgym starts are
+placed. By default they are dealt round-robin over the cores the calling thread may use, starting with
+the core after the one the thread runs on now: a single env's Blender then runs beside the trainer rather
+than under it, and a pool's processes do not pile onto one core. Where the processes leave a core to
+spare, each side of a lane spins briefly for the other's next frame, so that a round trip between cores
+costs no kernel wake-up while the other side answers quickly (``spin_limit``).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
-from dataclasses import dataclass
+import warnings
 from typing import Literal, Union
+
+from blendgym_blender import lane as lanes
+
+from .errors import BlendgymPerformanceWarning
 
 CpuAffinity = Union[int, Literal["auto"], None]
 
-_lock = threading.Lock()
-# Native thread id -> (number of envs pinning it, the affinity it had before the first).
-_pinned: dict[int, tuple[int, set[int]]] = {}
+_warned_lock = threading.Lock()
+_warned = False
 
 
 def supported() -> bool:
     return hasattr(os, "sched_setaffinity") and os.path.exists("/proc/thread-self/stat")
 
 
-def choose_cpu(affinity: CpuAffinity) -> int | None:
-    """The core to pin to, or None: "auto" picks the core the calling thread runs on, if it may use several."""
+def place(count: int, affinity: CpuAffinity | list[int]) -> list[int | None]:
+    """The core of each of ``count`` Blender processes, None where the OS decides.
+
+    "auto" deals them round-robin as described above (the OS decides where the thread may use only one
+    core); a list names each process's core, and an int the core of a single process; None leaves all
+    placement to the OS.
+    """
     if affinity is None or not supported():
-        return None
-    allowed = allowed_cpus()
+        return [None] * count
+    allowed = sorted(os.sched_getaffinity(0))
     if affinity == "auto":
         if len(allowed) < 2:
-            return None
-        cpu = _current_cpu()
-        return cpu if cpu in allowed else min(allowed)
-    if affinity not in allowed:
-        raise ValueError(f"cpu_affinity={affinity} is not one of the CPUs this process may use: {sorted(allowed)}")
-    return affinity
-
-
-@dataclass(frozen=True)
-class PoolPlacement:
-    """Cores for a pool, None where the OS decides: the host thread's (its ZeroMQ I/O thread, started
-    while it is pinned, shares it) and each Blender process's."""
-
-    host: int | None
-    processes: list[int | None]
-
-
-def spread(count: int, affinity: CpuAffinity | list[int]) -> PoolPlacement:
-    """Where a pool of ``count`` Blender processes and its host thread run.
-
-    "auto": the host thread stays on the core it runs on, with process 0, as for a single ``BlenderEnv``
-    (the host waits for process 0 anyway); the other processes are dealt round-robin over the other cores,
-    since a pool's processes work at the same time. A list names each process's core, the host thread
-    joining the first. None leaves placement to the OS. The placements measured are in docs/benchmarks.md.
-    """
-    if isinstance(affinity, list):
-        cpus = range(os.cpu_count() or 1)
-        if len(affinity) != count or not all(cpu in cpus for cpu in affinity):
-            raise ValueError(f"cpu_affinity={affinity} must name {count} CPUs, each in {cpus}")
-        return PoolPlacement(affinity[0], list(affinity))
-    if affinity is None or not supported():
-        return PoolPlacement(None, [None] * count)
-    if affinity != "auto":
-        raise ValueError(f"cpu_affinity={affinity!r}: a pool takes \"auto\", None or a list of {count} CPUs")
-    host = choose_cpu("auto")
-    if host is None:
-        return PoolPlacement(None, [None] * count)
-    cores = sorted(allowed_cpus())
-    first = cores.index(host)
-    return PoolPlacement(host, [cores[(first + index) % len(cores)] for index in range(count)])
-
-
-def allowed_cpus() -> set[int]:
-    """The cores the calling thread may use, as they were before blendgym pinned it: an env or pool made while
-    another is open is placed as if it were the only one."""
-    with _lock:
-        pinned = _pinned.get(threading.get_native_id())
-    return set(pinned[1]) if pinned is not None else os.sched_getaffinity(0)
-
-
-def pin_calling_thread(cpu: int) -> int:
-    """Pin the calling thread to ``cpu``; returns the token to pass to ``release``."""
-    thread = threading.get_native_id()
-    with _lock:
-        count, original = _pinned.get(thread, (0, os.sched_getaffinity(0)))
-        os.sched_setaffinity(0, {cpu})
-        _pinned[thread] = (count + 1, original)
-    return thread
-
-
-def release(thread: int) -> None:
-    """Undo one ``pin_calling_thread``; the last one restores the thread's original affinity."""
-    with _lock:
-        count, original = _pinned.pop(thread, (0, set()))
-        if count > 1:
-            _pinned[thread] = (count - 1, original)
-        elif count == 1:
-            try:
-                os.sched_setaffinity(thread, original)
-            except OSError:
-                pass  # The thread has ended.
+            return [None] * count
+        current = _current_cpu()
+        first = allowed.index(current) + 1 if current in allowed else 0
+        return [allowed[(first + index) % len(allowed)] for index in range(count)]
+    cores = [affinity] if isinstance(affinity, int) else affinity
+    if not isinstance(cores, list) or len(cores) != count or not all(isinstance(cpu, int) and cpu in allowed for cpu in cores):
+        raise ValueError(f"cpu_affinity={affinity!r} must be \"auto\", None or {'a CPU' if count == 1 else f'a list of {count} CPUs'} among those this process may use: {allowed}")
+    return list(cores)
 
 
 def _current_cpu() -> int:
     with open("/proc/thread-self/stat") as stat:
         # Field 39 is the CPU last run on; the command name (field 2) may contain spaces, so count from ')'.
         return int(stat.read().rpartition(")")[2].split()[36])
+
+
+def spin_limit(processes: int) -> float:
+    """How long the two sides of a lane may spin for each other (blendgym_blender.lane.Spinner): where
+    ``processes`` Blender processes leave a core to spare among those the calling thread may use, else 0.
+    Where they do not, a spinning side would take a core that someone needs (docs/benchmarks.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return lanes.SPIN_LIMIT if processes < cores else 0.0
+
+
+def warn_once_if_torch_crowds_the_cores(processes: int, env_name: str) -> None:
+    """Warn once per interpreter where the caller's torch threads and ``processes`` Blender processes outnumber
+    the cores. torch's thread count is only read, and only where the caller has imported torch already."""
+    global _warned
+    torch = sys.modules.get("torch")
+    get_num_threads = getattr(torch, "get_num_threads", None)
+    if get_num_threads is None or not hasattr(os, "sched_getaffinity"):
+        return
+    threads, cores = get_num_threads(), len(os.sched_getaffinity(0))
+    if threads == 1 or threads + processes <= cores:
+        return
+    with _warned_lock:
+        if _warned:
+            return
+        _warned = True
+    warnings.warn(
+        f"{env_name}: torch computes with {threads} threads while {processes} Blender process(es) step on these "
+        f"{cores} CPU cores, so torch's threads wait for cores the Blenders hold. Small policies train faster with "
+        "torch.set_num_threads(1) at the top of the training script (or OMP_NUM_THREADS=1): on 2 cores, "
+        "CleanRL-style PPO over a pool of 4 ran ~20% faster, and gymnasium's own CartPole-v1 no slower "
+        "(README, \"Speed\"). blendgym does not change your threads.",
+        BlendgymPerformanceWarning,
+        stacklevel=3,
+    )

@@ -15,7 +15,7 @@ from typing import Any
 import zmq
 
 from blendgym_blender import wire
-from blendgym_blender.lane import Lane
+from blendgym_blender.lane import Lane, Spinner
 
 from .errors import (
     BlenderAttributeError,
@@ -28,6 +28,7 @@ from .errors import (
     BlenderTimeoutError,
     BlendgymError,
 )
+from .transport import LaneTransport, SocketTransport, Transport
 
 # How long the host waits between checks that Blender is alive while a reply is outstanding.
 POLL_MS = 100
@@ -40,21 +41,22 @@ class Channel(abc.ABC):
 
     ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions), filled in by
     ``finish_start``. A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
-    With a ``lane`` that Blender accepts in its handshake, every later frame goes through the lane;
-    ``spin`` is how long to spin for a reply there before sleeping (only where Blender runs on another core).
+    With a ``lane`` that Blender accepts in its handshake, every later frame goes through the lane, where
+    the host spins for a reply for at most ``spin_limit`` seconds before sleeping, while Blender has
+    recently answered that quickly (lane.Spinner).
     """
 
     name: str
 
-    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin: float = 0.0) -> None:
+    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin_limit: float = 0.0) -> None:
         self._own_context = context is None
         self.context = zmq.Context(io_threads=1) if context is None else context
         self.socket = self.context.socket(zmq.REQ)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.connect(endpoint)
         self.lane = lane
-        self.on_lane = False
-        self.spin = spin
+        self.spin_limit = spin_limit
+        self.transport: Transport = SocketTransport(self.socket)
         self.pending: str | None = None
         self.sent_at = 0.0
         self.hello: dict[str, Any] = {}
@@ -100,7 +102,12 @@ class Channel(abc.ABC):
     def take_hello(self, reply: bytes) -> None:
         """Keep the handshake reply; from now on frames go through the lane if Blender accepted it."""
         self.hello = wire.decode_json_body(reply)
-        self.on_lane = self.lane is not None and self.hello.get("lane") is True
+        if self.lane is not None and self.hello.get("lane") is True:
+            self.transport = LaneTransport(self.lane, Spinner(self.spin_limit))
+
+    @property
+    def on_lane(self) -> bool:
+        return isinstance(self.transport, LaneTransport)
 
     def request(self, frame: bytes, timeout: float | None, what: str) -> bytes:
         """Send one request and return its reply; raises the typed error of an E reply, a death or a timeout."""
@@ -113,32 +120,11 @@ class Channel(abc.ABC):
             raise BlenderProtocolError(f"{self.name}: the previous {self.pending} never got its reply; reset() the env")
         self.pending = what
         self.sent_at = time.monotonic()
-        if self.on_lane:
-            assert self.lane is not None
-            self.lane.put_request(frame)
-        else:
-            self.socket.send(frame)
-
-    def has_reply(self) -> bool:
-        """Whether the reply to the request sent has come (``take_reply`` then returns it at once)."""
-        if self.on_lane:
-            assert self.lane is not None
-            return self.lane.replied()
-        return bool(self.socket.poll(0))
-
-    def take_reply(self) -> bytes:
-        """The reply that has come; the caller accounts for ``pending``."""
-        if self.on_lane:
-            assert self.lane is not None
-            return self.lane.take_reply()
-        return self.socket.recv()
+        self.transport.send(frame)
 
     def poll_reply(self, wait: float) -> bytes | None:
         """The reply, if it comes within ``wait`` seconds."""
-        if self.on_lane:
-            assert self.lane is not None
-            return self.lane.take_reply() if self.lane.wait_reply(self.spin, wait) else None
-        return self.socket.recv() if self.socket.poll(int(wait * 1000)) else None
+        return self.transport.take() if self.transport.wait(wait) else None
 
     def receive(self, timeout: float | None) -> bytes:
         """The reply to the request sent, waiting up to ``timeout`` seconds from when it was sent (None: as
@@ -188,7 +174,7 @@ class Channel(abc.ABC):
         self.socket.close(linger=0)
         if self._own_context:
             self.context.term()
-        self.on_lane = False
+        self.transport = SocketTransport(self.socket)
 
     @abc.abstractmethod
     def close(self) -> None:

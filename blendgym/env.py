@@ -150,9 +150,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         startup_timeout: seconds to wait for Blender to start and build the scene.
         timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
             None waits as long as Blender runs; "auto" is 30 s, or None with a window (a user may pause it).
-        cpu_affinity: "auto" puts Blender and the calling thread on the core that thread runs on (several
-            times faster round trips on VMs, see blendgym/affinity.py), an int names the core, None leaves
-            placement to the OS. The calling thread's affinity is restored by ``close()``.
+        cpu_affinity: the core of the Blender process: "auto" the one after the core the calling thread runs
+            on, an int names it, None leaves it to the OS (blendgym/affinity.py). The calling thread's own
+            affinity is never changed.
         transport: how frames travel after the handshake: "auto" through a shared-memory lane where it can
             (Linux x86-64, no window), else ZeroMQ; "lane" insists on the lane; "zmq" keeps every frame on
             the ZeroMQ socket (docs/protocol.md, "Lanes").
@@ -205,9 +205,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self.startup_timeout = startup_timeout
         self.timeout = reply_timeout(timeout, attach is not None or render_mode == "human")
         self.instance = instance
-        # Blender's UI draws with threads of its own: pinning it and the host to one core would starve them.
-        self._cpu = affinity.choose_cpu(cpu_affinity) if attach is None and render_mode != "human" else None
-        self._pinned_thread: int | None = None
+        # Blender's UI draws with threads of its own: pinning it to one core would starve them.
+        self._cpu = affinity.place(1, cpu_affinity)[0] if attach is None and render_mode != "human" else None
         self._process: Channel | None = None
         self._spaces_json: tuple[Any, Any] | None = None
         self._needs_reset = True
@@ -215,7 +214,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         try:
             self._start(seed)
         except BaseException:
-            self.close()  # a failed start must not leave the calling thread pinned until garbage collection
+            self.close()  # a failed start must not leave its Blender running until garbage collection
             raise
         assert self._process is not None
         hello = self._process.hello
@@ -233,6 +232,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._parameters: dict[str, dict[str, Any]] = hello.get("parameters", {})
         self._observation_layout: wire.Layout = wire.Layout(hello["observation_space"])
         self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
+        if attach is None:
+            affinity.warn_once_if_torch_crowds_the_cores(1, self.env_id)
 
     @property
     def parameters(self) -> dict[str, dict[str, Any]]:
@@ -292,14 +293,11 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         return screenshot_from_reply(self._request(wire.WINDOW, "screenshot"), self.view)
 
     def close(self) -> None:
-        """End the Blender process and restore the calling thread's CPU affinity; idempotent."""
+        """End the Blender process; idempotent."""
         if self._closed:
             return
         self._closed = True
         self._stop()
-        if self._pinned_thread is not None:
-            affinity.release(self._pinned_thread)
-            self._pinned_thread = None
 
     def __del__(self) -> None:
         if getattr(self, "_closed", True) is False:
@@ -310,8 +308,6 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             raise BlenderEnvError(f"{self.env_id}: no Blender process to {what}: call reset() first")
 
     def _start(self, seed: int | None) -> None:
-        if self._cpu is not None and self._pinned_thread is None:
-            self._pinned_thread = affinity.pin_calling_thread(self._cpu)
         process: Channel
         if self.attach_address is not None:
             process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
@@ -338,6 +334,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             cpu=self._cpu,
             startup_timeout=self.startup_timeout,
             lane=self._lane,
+            spin_limit=affinity.spin_limit(1),
         )
 
     def _stop(self) -> None:

@@ -50,3 +50,7 @@ class BlenderAttributeError(BlenderCallError, AttributeError):
 
 class BlenderRestartLimitError(BlendgymError):
     """A pool's Blender process failed more often than its restart limit allows; the pool gave up on it."""
+
+
+class BlendgymPerformanceWarning(UserWarning):
+    """A setting of the caller's makes training slower than it need be; blendgym changes nothing by itself."""

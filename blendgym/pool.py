@@ -9,7 +9,7 @@ the front decides what the lost request means for its episode (docs/protocol.md,
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -30,13 +30,6 @@ from .errors import (
 )
 from .channel import ERROR_OPCODE, POLL_MS, START_UP
 from .process import BlenderProcess
-
-# How long a side spins for the other's next frame before it sleeps, where the process has a core to itself:
-# the host for a step (~60 µs of Blender's CPU for CartPole, ms when rendering), Blender for the host's
-# next request (the policy's forward pass between steps). Spinning where another thread needs the core
-# would only take it from that thread, so nothing spins there.
-HOST_SPIN = 200e-6
-BLENDER_SPIN = 2e-3
 
 
 @dataclass(frozen=True)
@@ -67,14 +60,13 @@ class BlenderPool:
     Args:
         name: how errors name the env; process ``i`` is called ``name[i]``.
         seeds: the start-up seed of each process (``None`` entries for fresh entropy).
-        placement: the cores of the calling thread (pinned while the pool is open, before the pool's ZeroMQ
-            I/O thread starts, which thus shares it; ``close()`` restores its affinity) and of each process.
+        placement: the core of each process (None: the OS decides); the calling thread is left as it is.
         max_restarts, restart_window: a process may be restarted at most ``max_restarts`` times within any
             ``restart_window`` seconds; one more failure raises ``BlenderRestartLimitError``.
         live: the one process that runs ``live.blender`` with a window (``live.view.human``) and
             ``live.timeout``, unpinned; the others run ``blender`` headless with ``view`` and ``timeout``.
         lane: whether the headless processes' frames go through lanes (one doorbell for the whole pool)
-            rather than ZeroMQ after the handshake; a process alone on a pinned core spins for requests.
+            rather than ZeroMQ after the handshake.
     """
 
     def __init__(
@@ -88,7 +80,7 @@ class BlenderPool:
         view: ViewSettings,
         blend_file: str | None,
         seeds: list[int | None],
-        placement: affinity.PoolPlacement,
+        placement: list[int | None],
         startup_timeout: float,
         timeout: float | None,
         max_restarts: int,
@@ -106,35 +98,18 @@ class BlenderPool:
         self.name = name
         self.view = view
         self.live = live
-        self.cpus = [None if live is not None and index == live.index else cpu for index, cpu in enumerate(placement.processes)]
+        self.cpus = [None if live is not None and index == live.index else cpu for index, cpu in enumerate(placement)]
         self.startup_timeout = startup_timeout
         self.timeout = timeout
         self.max_restarts = max_restarts
         self.restart_window = restart_window
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
         self.doorbell = Doorbell() if lane else None
-        # (host, Blender) spin of each process. The host spins for a process on another core only if at most
-        # one process shares its own core: it waits for that one first, so by then nobody there needs the core.
-        threads_per_core = Counter([placement.host, *self.cpus])
-        host_may_spin = placement.host is not None and threads_per_core[placement.host] <= 2
-        self.spins = [
-            (HOST_SPIN if host_may_spin and cpu != placement.host else 0.0, BLENDER_SPIN if threads_per_core[cpu] == 1 else 0.0)
-            if cpu is not None and placement.host is not None
-            else (0.0, 0.0)
-            for cpu in self.cpus
-        ]
+        self.spin_limit = affinity.spin_limit(num_envs)
         self.processes: list[BlenderProcess] = []
         self._queued: list[tuple[bytes, str] | None] = [None] * num_envs
         self._restarts: list[deque[float]] = [deque() for _ in range(num_envs)]
         self._closed = False
-        on_host_core = [placement.host is not None and cpu == placement.host for cpu in self.cpus]
-        # Requests to processes on the host thread's core go out last: the first one wakes a process that
-        # takes the core until it has stepped, and the others would wait for it before they even start.
-        self.send_order = sorted(range(num_envs), key=on_host_core.__getitem__)
-        # Their replies are awaited first: they step only while the host sleeps, and the host may spin for a
-        # process on another core, which would keep them from the core for as long.
-        self.wait_order = sorted(range(num_envs), key=lambda index: not on_host_core[index])
-        self._pinned_thread = affinity.pin_calling_thread(placement.host) if placement.host is not None else None
         try:
             # Launch every process before waiting for any, so that they start in parallel.
             for index in range(num_envs):
@@ -164,7 +139,7 @@ class BlenderPool:
     def collect(self, indices: list[int], count: int | None = None) -> list[tuple[int, Reply]]:
         """Wait for replies from ``count`` of the processes ``indices`` (all of them by default), which must
         each have a request outstanding; returns ``(index, reply)`` pairs in the order the replies came (in
-        ``wait_order`` when waiting for all).
+        index order when waiting for all).
 
         A reply is the frame, the typed error of an ``E`` reply, or a ``Failure`` when the process died or
         missed its timeout (it has been restarted; the request is lost). Replies beyond ``count`` stay queued
@@ -172,7 +147,7 @@ class BlenderPool:
         """
         if count is None or count >= len(indices):
             wanted = set(indices)
-            return [(index, self._wait(index)) for index in self.wait_order if index in wanted]
+            return [(index, self._wait(index)) for index in sorted(wanted)]
         return self._wait_any(indices, count)
 
     def outstanding(self) -> list[int]:
@@ -193,8 +168,6 @@ class BlenderPool:
         self.context.term()
         if self.doorbell is not None:
             self.doorbell.close()
-        if self._pinned_thread is not None:
-            affinity.release(self._pinned_thread)
 
     # Waiting --------------------------------------------------------------------------------------------
 
@@ -220,7 +193,7 @@ class BlenderPool:
             for index in ready:
                 if len(results) == count:
                     break
-                result = self._take(index, self.processes[index].take_reply())
+                result = self._take(index, self.processes[index].transport.take())
                 if result is not None:
                     results.append((index, result))
                     waiting.remove(index)
@@ -239,10 +212,10 @@ class BlenderPool:
     def _replied(self, waiting: list[int]) -> list[int]:
         """Those of ``waiting`` whose reply has come, after sleeping up to POLL_MS for the first if none has."""
         rung = self.doorbell.value() if self.doorbell is not None else 0
-        ready = [index for index in waiting if self.processes[index].has_reply()]
+        ready = [index for index in waiting if self.processes[index].transport.replied()]
         if ready:
             return ready
-        sockets = [self.processes[index].socket for index in waiting if not self.processes[index].on_lane]
+        sockets = [socket for index in waiting if (socket := self.processes[index].transport.pollable) is not None]
         if not sockets:
             assert self.doorbell is not None
             self.doorbell.wait(rung, POLL_MS / 1000)
@@ -252,7 +225,7 @@ class BlenderPool:
             for socket in sockets:
                 poller.register(socket, zmq.POLLIN)
             poller.poll(1 if len(sockets) < len(waiting) else POLL_MS)
-        return [index for index in waiting if self.processes[index].has_reply()]
+        return [index for index in waiting if self.processes[index].transport.replied()]
 
     def _take(self, index: int, reply: bytes) -> Reply | None:
         """Account for a reply: None if it was a restarted process's handshake (its queued request is now sent)."""
@@ -313,7 +286,6 @@ class BlenderPool:
 
     def _launch(self, index: int, seed: int | None) -> BlenderProcess:
         live = self._live_member(index)
-        host_spin, blender_spin = self.spins[index]
         return BlenderProcess(
             self.blender if live is None else live.blender,
             self.env_class,
@@ -328,8 +300,7 @@ class BlenderPool:
             context=self.context,
             lane=self.doorbell is not None and live is None,
             doorbell=self.doorbell,
-            host_spin=host_spin,
-            blender_spin=blender_spin,
+            spin_limit=self.spin_limit,
             wait=False,
         )
 

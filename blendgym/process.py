@@ -48,8 +48,8 @@ class BlenderProcess(Channel):
     so several processes start in parallel; ``finish_start`` then waits for the reply.
 
     With ``lane``, frames after the handshake go through shared memory (``blendgym_blender.lane``), woken
-    through ``doorbell`` (a pool's shared one; None makes one for this process). ``host_spin`` and
-    ``blender_spin`` are how long each side spins for the other's next frame before sleeping.
+    through ``doorbell`` (a pool's shared one; None makes one for this process), and each side spins for the
+    other's next frame for at most ``spin_limit`` seconds before sleeping (``blendgym_blender.lane.Spinner``).
     """
 
     def __init__(
@@ -68,8 +68,7 @@ class BlenderProcess(Channel):
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
         lane: bool = False,
         doorbell: lanes.Doorbell | None = None,
-        host_spin: float = 0.0,
-        blender_spin: float = 0.0,
+        spin_limit: float = 0.0,
         wait: bool = True,
     ) -> None:
         self.blender = blender
@@ -96,13 +95,13 @@ class BlenderProcess(Channel):
             *(["--blend-file", blend_file] if blend_file is not None else []),
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),
-            *(["--lane", channel_lane.describe(), "--lane-spin", repr(blender_spin)] if channel_lane is not None else []),
+            *(["--lane", channel_lane.describe(), "--lane-spin-limit", repr(spin_limit)] if channel_lane is not None else []),
             *(f"--package={package}={package_directory(package)}" for package in ("blendgym_blender", "blendgym_envs")),
             *(f"--python-path={path}" for path in host_python_path()),
         ]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                _command(blender, self.view) + arguments,
+                _command(blender, self.view, cpu) + arguments,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -115,7 +114,7 @@ class BlenderProcess(Channel):
         self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory, channel_lane, self._own_doorbell)
         _live.add(self)
         _install_sigterm_handler()
-        super().__init__(endpoint, context, channel_lane, host_spin)
+        super().__init__(endpoint, context, channel_lane, spin_limit)
         self.shake_hands()
         if wait:
             self.finish_start(startup_timeout)
@@ -156,7 +155,11 @@ class BlenderProcess(Channel):
         self._finalizer()
 
 
-def _command(blender: Blender, view: ViewSettings) -> list[str]:
+def _command(blender: Blender, view: ViewSettings, cpu: int | None) -> list[str]:
+    """The command line that starts ``blender`` on the bootstrap. A Blender placed on one core gets one thread
+    of work: Blender's task scheduler (oneTBB) would otherwise keep a worker thread that spin-waits after every
+    parallel task, taking a core from the trainer (docs/benchmarks.md, "Training"). The bpy module is held to
+    it by the bootstrap, which pins itself before it imports bpy; an executable, by ``--threads 1``."""
     bootstrap = str(Path(package_directory("blendgym_blender")) / "bootstrap.py")
     if blender.embedded:
         return [blender.program, "-P", bootstrap]
@@ -165,7 +168,8 @@ def _command(blender: Blender, view: ViewSettings) -> list[str]:
         mode = ["--window-geometry", "0", "0", str(width), str(height)]
     else:
         mode = ["-b"]
-    return [blender.program, *mode, "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
+    threads = ["--threads", "1"] if cpu is not None else []
+    return [blender.program, *mode, *threads, "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
 
 
 def _memory_directory() -> str | None:

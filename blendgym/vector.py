@@ -83,12 +83,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         live_blender: the Blender executable of that sub-env (default: ``blender`` where it names an
             executable, else $BLENDGYM_BLENDER, else ``blender`` on PATH).
         seed: start-up seed; process ``i`` gets ``seed + i``.
-        cpu_affinity: "auto" pins the calling thread (and the pool's socket thread) to the core it runs on,
-            with process 0, and deals the other processes round-robin over the other cores; a list names
-            each process's core; None leaves placement to the OS (blendgym/affinity.py). ``close()``
-            restores the calling thread's affinity. On lanes, a process alone on its core spins for its
-            next request for up to 2 ms, and the host spins up to 0.2 ms for replies from other cores
-            where at most one process shares its own core.
+        cpu_affinity: "auto" deals the processes round-robin over the cores, starting with the one after the
+            core the calling thread runs on; a list names each process's core; None leaves placement to the
+            OS (blendgym/affinity.py). The calling thread's own affinity is never changed. On lanes, each
+            side spins briefly for the other's next frame while the other has recently answered quickly.
         max_restarts, restart_window: the restart limit above.
         env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
     """
@@ -158,7 +156,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             view=view,
             blend_file=resolve_blend_file(blend_file, self.env_id),
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
-            placement=affinity.spread(num_envs, cpu_affinity),
+            placement=affinity.place(num_envs, cpu_affinity),
             startup_timeout=startup_timeout,
             timeout=reply_timeout(timeout, False),
             max_restarts=max_restarts,
@@ -167,6 +165,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             lane=uses_lane(transport, view),
         )
         hello = self._pool.hello
+        affinity.warn_once_if_torch_crowds_the_cores(num_envs, self.env_id)
         self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])
         self.single_action_space: Space[Any] = to_gymnasium(hello["action_space"])
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -240,7 +239,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
                 raise ValueError(f"{self.env_id}[{index}]: its episode has ended; reset it with options={{'reset_mask': ...}}")
             else:  # SAME_STEP resets as the episode ends, so only a failed reset leaves one finished here.
                 raise BlenderEnvError(f"{self.env_id}[{index}]: its episode has ended and was not reset; call reset()")
-        for index in self._pool.send_order if env_ids is None else sorted(requests, key=self._pool.send_order.index):
+        for index in sorted(requests):
             frame, what = requests[index]
             lost = self._lost.pop(index, None) if self._lost else None
             if lost is not None and what == "step":

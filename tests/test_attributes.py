@@ -62,22 +62,17 @@ def test_what_is_not_offered_is_refused(action: object, kind: type) -> None:
     assert not hasattr(env, "created") and env.steps == 3 and env.label == "a"
 
 
-def test_pool_placement() -> None:
+def test_placement_deals_blender_processes_over_the_cores_and_leaves_the_calling_thread_alone() -> None:
     if not affinity.supported() or len(os.sched_getaffinity(0)) < 2:
         pytest.fail("this test needs Linux with at least 2 usable CPUs")
-    placement = affinity.spread(3, "auto")
     cores = sorted(os.sched_getaffinity(0))
-    assert placement.host == placement.processes[0] and placement.host in cores
-    assert placement.processes[1] != placement.processes[0] and set(placement.processes) <= set(cores)
-    # While an env or pool keeps the calling thread pinned, the next one is placed around that core.
-    token = affinity.pin_calling_thread(cores[-1])
-    try:
-        assert affinity.spread(2, "auto") == affinity.PoolPlacement(cores[-1], [cores[-1], cores[0]])
-        assert affinity.choose_cpu("auto") == cores[-1]
-    finally:
-        affinity.release(token)
+    placement = affinity.place(3, "auto")
+    assert set(placement) <= set(cores) and placement[0] != placement[1] and len(set(placement)) == min(3, len(cores))
     assert sorted(os.sched_getaffinity(0)) == cores
-    assert affinity.spread(2, None) == affinity.PoolPlacement(None, [None, None])
-    assert affinity.spread(2, [1, 0]) == affinity.PoolPlacement(1, [1, 0])
-    with pytest.raises(ValueError, match="must name 2 CPUs"):
-        affinity.spread(2, [0])
+    assert affinity.place(2, None) == [None, None]
+    assert affinity.place(2, [cores[1], cores[0]]) == [cores[1], cores[0]]
+    assert affinity.place(1, cores[-1]) == [cores[-1]]
+    with pytest.raises(ValueError, match="a list of 2 CPUs"):
+        affinity.place(2, [cores[0]])
+    with pytest.raises(ValueError, match="a CPU among"):
+        affinity.place(1, max(cores) + 1)

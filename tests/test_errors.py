@@ -75,7 +75,6 @@ def test_a_failing_scene_build_is_a_start_error_with_traceback() -> None:
     with pytest.raises(blendgym.BlenderStartError, match="the scene could not be built") as raised:
         blendgym.BlenderEnv(FAULTY_ENV, fail_on_build=True)
     assert "Traceback" in str(raised.value)
-    # The error's traceback still holds the half-made env: its start-up pinned this thread, and failing undid it.
     assert os.sched_getaffinity(0) == before
 
 

@@ -143,46 +143,53 @@ def test_an_env_on_a_lane_matches_the_same_env_over_zeromq() -> None:
     np.testing.assert_array_equal(lane_image, socket_image)
 
 
-def test_a_pool_spins_only_where_a_process_has_a_core_to_itself_and_waits_for_its_own_core_first() -> None:
-    envs = gymnasium.make_vec(ENV_ID, num_envs=3, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 1])
-    try:
-        pool = envs.unwrapped._pool
-        assert all(process.on_lane for process in pool.processes)
-        # Process 0 shares the host thread's core, 1 and 2 share the other: nobody has a core to itself.
-        assert pool.spins == [(0.0, 0.0), (0.0002, 0.0), (0.0002, 0.0)]
-        # Process 0 steps only while the host thread sleeps: its request goes out last and its reply is awaited first.
-        assert pool.send_order == [1, 2, 0] and pool.wait_order == [0, 1, 2]
-        envs.reset(seed=0)
-        envs.step(np.array([0, 1, 0]))
-    finally:
-        envs.close()
-    envs = gymnasium.make_vec(ENV_ID, num_envs=4, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1, 0, 1])
-    try:
-        pool = envs.unwrapped._pool
-        assert pool.spins == [(0.0, 0.0)] * 4  # the host waits for process 1 while 2 may need core 0
-        assert pool.send_order == [1, 3, 0, 2] and pool.wait_order == [0, 2, 1, 3]
-    finally:
-        envs.close()
-    envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point", cpu_affinity=[0, 1])
-    try:
-        assert envs.unwrapped._pool.spins == [(0.0, 0.0), (0.0002, 0.002)]
-        assert "--lane-spin" in (command := envs.unwrapped._pool.processes[1].process.args) and command[command.index("--lane-spin") + 1] == "0.002"
-    finally:
-        envs.close()
+def test_a_spinner_spins_about_as_long_as_recent_waits_and_not_at_all_while_the_other_side_is_busy() -> None:
+    spinner = lanes.Spinner(200e-6)
+    for _ in range(lanes.RECENT_WAITS):
+        spinner.record(50e-6)
+    assert spinner.budget() == pytest.approx(100e-6)
+    spinner.record(2.0)  # one policy update among quick steps does not stop the spinning
+    assert spinner.budget() == pytest.approx(100e-6)
+    for _ in range(lanes.RECENT_WAITS // 2 + 1):
+        spinner.record(500e-6)  # the other side now computes for longer than spinning pays: sleep at once
+    assert spinner.budget() == 0.0
+    for _ in range(lanes.RECENT_WAITS // 2 + 1):
+        spinner.record(1e-6)  # quick again: spin again, at least SPIN_FLOOR
+    assert spinner.budget() == lanes.SPIN_FLOOR
+    never = lanes.Spinner(0.0)
+    never.record(1e-6)
+    assert never.budget() == 0.0
 
 
-def test_a_pool_made_while_another_is_open_is_placed_as_that_one() -> None:
-    # The first pool keeps the calling thread pinned to one core; the second must still deal its processes over all cores.
+def test_lanes_spin_only_where_the_processes_leave_a_core_to_spare() -> None:
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.fail(f"this test needs at least 2 usable CPUs; this thread may use {sorted(os.sched_getaffinity(0))}")
+    for num_envs, limit in ((cores - 1, lanes.SPIN_LIMIT), (cores, 0.0)):
+        envs = gymnasium.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point")
+        try:
+            pool = envs.unwrapped._pool
+            assert pool.spin_limit == limit
+            for process in pool.processes:
+                assert process.on_lane and process.transport.spinner.limit == limit
+                command = process.process.args
+                assert float(command[command.index("--lane-spin-limit") + 1]) == limit
+            envs.reset(seed=0)
+            envs.step(np.zeros(num_envs, dtype=np.int64))
+        finally:
+            envs.close()
+
+
+def test_a_pools_processes_are_dealt_over_the_cores_and_a_second_pool_likewise() -> None:
     if len(os.sched_getaffinity(0)) < 2:
         pytest.fail(f"this test needs at least 2 usable CPUs; this thread may use {sorted(os.sched_getaffinity(0))}")
     first = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
     try:
         second = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
         try:
-            pools = [envs.unwrapped._pool for envs in (first, second)]
-            cores = [[os.sched_getaffinity(process.process.pid) for process in pool.processes] for pool in pools]
-            assert cores[0][0] != cores[0][1] and cores[1] == cores[0]
-            assert pools[1].spins == pools[0].spins
+            for envs in (first, second):
+                cores = [os.sched_getaffinity(process.process.pid) for process in envs.unwrapped._pool.processes]
+                assert all(len(core) == 1 for core in cores) and cores[0] != cores[1]
         finally:
             second.close()
     finally:

@@ -9,12 +9,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import warnings
 
 import gymnasium
+import numpy as np
 import pytest
 
 import blendgym
+from blendgym import affinity
 from conftest import process_alive
 
 # A host that starts an env, prints its Blender's pid, then trains on random actions until stopped.
@@ -76,19 +80,80 @@ def test_garbage_collection_ends_the_process() -> None:
     assert wait_gone(pid, 5.0) and not os.path.exists(directory)
 
 
-def test_close_restores_the_calling_threads_cpu_affinity() -> None:
-    before = os.sched_getaffinity(0)
+def test_the_calling_threads_affinity_and_torchs_threads_stay_as_they_were_while_envs_are_open() -> None:
+    try:
+        import torch
+    except ImportError:
+        pytest.fail("this test needs torch, which the test install brings: `pip install -e .[train,test]`")
+    before, threads = os.sched_getaffinity(0), torch.get_num_threads()
+    if len(before) < 2:
+        pytest.fail(f"this test needs at least 2 usable CPUs; this thread may use {sorted(before)}")
+
+    def affinity_of_a_new_thread() -> set[int]:
+        seen: list[set[int]] = []
+        thread = threading.Thread(target=lambda: seen.append(os.sched_getaffinity(0)))
+        thread.start()
+        thread.join()
+        return seen[0]
+
     env = blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole")
+    pool = gymnasium.make_vec("blendgym/CartPole-v0", num_envs=2, vectorization_mode="vector_entry_point")
     try:
-        pinned = os.sched_getaffinity(0)
-        blender = env.process.process.pid
-        if len(before) > 1:
-            assert len(pinned) == 1 and os.sched_getaffinity(blender) == pinned
+        env.reset(seed=0)
+        env.step(0)
+        pool.reset(seed=0)
+        pool.step(np.array([0, 1]))
+        assert os.sched_getaffinity(0) == before and torch.get_num_threads() == threads
+        assert affinity_of_a_new_thread() == before
+        # Placing is for the Blender processes blendgym starts: each is on one core.
+        assert len(os.sched_getaffinity(env.process.process.pid)) == 1
     finally:
+        pool.close()
         env.close()
-    assert os.sched_getaffinity(0) == before
-    unpinned = blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", cpu_affinity=None)
+    assert os.sched_getaffinity(0) == before and torch.get_num_threads() == threads
+    unplaced = blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", cpu_affinity=None)
     try:
-        assert os.sched_getaffinity(unpinned.process.process.pid) == before
+        assert os.sched_getaffinity(unplaced.process.process.pid) == before
     finally:
-        unpinned.close()
+        unplaced.close()
+
+
+def test_a_blender_placed_on_one_core_runs_no_worker_threads_of_blenders_task_scheduler() -> None:
+    # oneTBB sizes its pool from the cores Blender starts with; a worker thread would spin-wait after every
+    # parallel task, on a core the trainer needs (docs/benchmarks.md, "Training").
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.fail(f"this test needs at least 2 usable CPUs; this thread may use {sorted(os.sched_getaffinity(0))}")
+    threads = {}
+    for placement in ("auto", None):
+        env = gymnasium.make("blendgym/CartPole-v0", cpu_affinity=placement)
+        try:
+            env.reset(seed=0)
+            for _ in range(50):
+                env.step(0)
+            threads[placement] = len(os.listdir(f"/proc/{env.unwrapped.process.process.pid}/task"))
+        finally:
+            env.close()
+    assert threads["auto"] < threads[None]
+
+
+def test_one_warning_when_torchs_threads_and_the_blenders_outnumber_the_cores_and_none_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import torch
+    except ImportError:
+        pytest.fail("this test needs torch, which the test install brings: `pip install -e .[train,test]`")
+    cores = len(os.sched_getaffinity(0))
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(affinity, "_warned", False)
+    try:
+        torch.set_num_threads(2)
+        with pytest.warns(blendgym.BlendgymPerformanceWarning, match=r"torch.set_num_threads\(1\)") as caught:
+            affinity.warn_once_if_torch_crowds_the_cores(cores, "me/Env-v0")
+        assert "me/Env-v0" in str(caught[0].message) and torch.get_num_threads() == 2
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            affinity.warn_once_if_torch_crowds_the_cores(cores, "me/Env-v0")  # once only
+            monkeypatch.setattr(affinity, "_warned", False)
+            torch.set_num_threads(1)
+            affinity.warn_once_if_torch_crowds_the_cores(cores, "me/Env-v0")  # one torch thread: nothing to say
+    finally:
+        torch.set_num_threads(threads)
