@@ -37,7 +37,8 @@ parser.add_argument("--blender", default=None, help="a Blender executable instea
 parser.add_argument("--no-progress-bar", action="store_true")
 args = parser.parse_args()
 
-# A small MLP trains fastest on one thread; more threads only contend with Blender for the cores.
+# The README's advice for small policies on few cores ("Speed"): torch's other threads would wait for
+# the cores the Blender processes hold.
 torch.set_num_threads(1)
 env_kwargs = {"blender": args.blender}
 

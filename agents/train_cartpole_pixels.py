@@ -38,6 +38,8 @@ parser.add_argument("--blender", default=None, help="a Blender executable instea
 parser.add_argument("--randomize", nargs="*", default=[], metavar="PARAMETER", help="env parameters drawn at every reset")
 args = parser.parse_args()
 
+# The README's advice for small policies on few cores ("Speed"): torch's other threads would wait for
+# the cores the Blender processes hold.
 torch.set_num_threads(1)
 pixels = {"width": args.size, "height": args.size, "blender": args.blender}
 

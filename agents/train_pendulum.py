@@ -34,7 +34,9 @@ parser.add_argument("--out", type=Path, default=Path("runs/pendulum"))
 parser.add_argument("--blender", default=None, help="a Blender executable instead of the embedded bpy module")
 args = parser.parse_args()
 
-torch.set_num_threads(1)  # small networks: one thread is faster here, and leaves a core to Blender
+# The README's advice for small policies on few cores ("Speed"): torch's other threads would wait for
+# the cores the Blender processes hold.
+torch.set_num_threads(1)
 threshold = gymnasium.spec(ENV_ID).reward_threshold
 
 # 1. Environments: one Blender process to train in, one to evaluate in.

@@ -42,6 +42,8 @@ import numpy as np
 
 GYM_ID = "CartPole-v1"
 BLENDGYM_ID = "blendgym/CartPole-v0"
+# Gymnasium's "module:id" form imports blendgym wherever the id is made, SubprocVecEnv's workers included.
+BLENDGYM_MODULE_ID = f"blendgym:{BLENDGYM_ID}"
 
 
 # The trainers -------------------------------------------------------------------------------------------
@@ -170,11 +172,11 @@ def sb3_venv(source: str) -> Callable[[], Any]:
 
         return lambda: blendgym.sb3.make_vec_env(BLENDGYM_ID, n_envs=2)
     if source == "dummy":
-        return lambda: make_vec_env(BLENDGYM_ID, n_envs=2, vec_env_cls=DummyVecEnv)
+        return lambda: make_vec_env(BLENDGYM_MODULE_ID, n_envs=2, vec_env_cls=DummyVecEnv)
     if source == "subproc":
-        return lambda: make_vec_env(BLENDGYM_ID, n_envs=2, vec_env_cls=SubprocVecEnv)
+        return lambda: make_vec_env(BLENDGYM_MODULE_ID, n_envs=2, vec_env_cls=SubprocVecEnv)
     if source == "make":
-        return lambda: make_vec_env(BLENDGYM_ID, n_envs=1, vec_env_cls=DummyVecEnv)
+        return lambda: make_vec_env(BLENDGYM_MODULE_ID, n_envs=1, vec_env_cls=DummyVecEnv)
     raise ValueError(source)
 
 
@@ -219,8 +221,15 @@ def contenders() -> list[Contender]:
         Contender("SB3 PPO", "blendgym.sb3.make_vec_env(n_envs=2)", "default", "sb3:pool", passive=True),
         Contender("CleanRL PPO", "CartPole-v1, SyncVectorEnv(4 x gym.make)", "default", "cleanrl:gym", passive=True),
         Contender("CleanRL PPO", "make_vec pool of 4", "default", "cleanrl:pool", passive=True),
-        Contender("SB3 PPO", "blendgym.sb3.make_vec_env(n_envs=2)", "default", "sb3:pool", together=True),
-        Contender("CleanRL PPO", "make_vec pool of 4", "default", "cleanrl:pool", together=True),
+    ]
+    for threads in ("default", "1"):
+        rows += [
+            Contender("SB3 PPO", "CartPole-v1, DummyVecEnv(2)", threads, "sb3:gym", together=True),
+            Contender("SB3 PPO", "blendgym.sb3.make_vec_env(n_envs=2)", threads, "sb3:pool", together=True),
+            Contender("CleanRL PPO", "CartPole-v1, SyncVectorEnv(4 x gym.make)", threads, "cleanrl:gym", together=True),
+            Contender("CleanRL PPO", "make_vec pool of 4", threads, "cleanrl:pool", together=True),
+        ]
+    rows += [
         Contender("tight loop", "CartPole-v1, gymnasium.make", "default", "tight:gym-1"),
         Contender("tight loop", "gymnasium.make", "default", "tight:sync-1"),
         Contender("tight loop", "make_vec pool of 1", "default", "tight:pool-1"),
