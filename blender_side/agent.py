@@ -118,6 +118,8 @@ class Session:
         }
 
     def handle(self, frame: bytes) -> bytes:
+        """The reply to any frame: a malformed one gets an E reply of kind ``protocol``, and the session goes on
+        as if it had not come (docs/protocol.md, "Errors")."""
         handler = self.handlers.get(frame[0]) if frame else None
         if handler is None:
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"unknown opcode {frame[:1]!r}")
@@ -125,9 +127,13 @@ class Session:
             return handler(frame)
         except wire.ProtocolError as error:
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", str(error))
+        except Exception as error:  # Whatever a frame holds, it must not stop the server.
+            return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"malformed {frame[:1]!r} request: {type(error).__name__}: {error}")
 
     def on_hello(self, frame: bytes) -> bytes:
         request = wire.decode_json_body(frame)
+        if not isinstance(request, dict):
+            raise wire.ProtocolError("a hello is a JSON object")
         if request.get("protocol") != wire.PROTOCOL_VERSION:
             raise wire.ProtocolError(f"host speaks protocol {request.get('protocol')}, Blender side {wire.PROTOCOL_VERSION}")
         self.host_pid, self.host = request.get("host_pid"), request.get("host")
@@ -135,8 +141,11 @@ class Session:
 
     def on_reset(self, frame: bytes) -> bytes:
         request = wire.decode_json_body(frame)
+        seed, options = (request.get("seed"), request.get("options")) if isinstance(request, dict) else (None, None)
+        if not isinstance(request, dict) or not (seed is None or type(seed) is int) or not (options is None or isinstance(options, dict)):
+            raise wire.ProtocolError("a reset is a JSON object whose seed is an integer or null and whose options are an object or null")
         try:
-            observation, info = self.env.reset(request.get("seed"), request.get("options") or {})
+            observation, info = self.env.reset(seed, options or {})
             reply = wire.encode_reset_reply(self.observation.pack(self.view.observation(observation)), self.view.info(info))
         except Exception as error:
             self.needs_reset = True

@@ -101,7 +101,17 @@ class Channel(abc.ABC):
 
     def take_hello(self, reply: bytes) -> None:
         """Keep the handshake reply; from now on frames go through the lane if Blender accepted it."""
-        self.hello = wire.decode_json_body(reply)
+        try:
+            hello = wire.decode_json_body(reply)
+        except wire.ProtocolError as error:
+            raise BlenderProtocolError(f"{self.name}: the handshake reply is not JSON ({error}); is this a blendgym server?") from None
+        version = hello.get("protocol") if isinstance(hello, dict) else None
+        if version != wire.PROTOCOL_VERSION:
+            raise BlenderProtocolError(
+                f"{self.name}: the Blender side speaks protocol {version}, this blendgym {wire.PROTOCOL_VERSION}: "
+                "reinstall blendgym so that both sides are the same version"
+            )
+        self.hello = hello
         if self.lane is not None and self.hello.get("lane") is True:
             self.transport = LaneTransport(self.lane, Spinner(self.spin_limit))
 

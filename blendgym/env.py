@@ -263,6 +263,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             request = self._action_encoder.encode(action)
         except ValueError as error:
             raise ValueError(f"{self.env_id}: {error}") from None
+        if self._closed:
+            raise BlenderEnvError(f"{self.env_id}: the env is closed; make a new one")
         if self._needs_reset:
             raise BlenderEnvError(f"{self.env_id}: call reset() before step(): no episode is running")
         return wire.decode_step_reply(self._request(request, "step"), self._observation_layout)
@@ -304,7 +306,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             self.close()
 
     def _check_process(self, what: str) -> None:
-        if self._closed or self._process is None:
+        if self._closed:
+            raise BlenderEnvError(f"{self.env_id}: the env is closed; make a new one to {what}")
+        if self._process is None:
             raise BlenderEnvError(f"{self.env_id}: no Blender process to {what}: call reset() first")
 
     def _start(self, seed: int | None) -> None:
