@@ -16,6 +16,7 @@ This module needs only the standard library: both sides import it.
 from __future__ import annotations
 
 import ctypes
+import errno
 import mmap
 import os
 import platform
@@ -33,6 +34,9 @@ WORD_SIZE = 4
 TAG_WORD = struct.Struct("<Q")
 
 _SYS_FUTEX = 202  # x86-64
+_FUTEX_WAIT, _FUTEX_WAKE = 0, 1  # Shared between processes: not FUTEX_PRIVATE_FLAG.
+# How a futex wait ends normally: the word no longer held the value, the time ran out, a signal came.
+_WAIT_ENDINGS = frozenset({errno.EAGAIN, errno.ETIMEDOUT, errno.EINTR})
 
 # A side spins for the other's next frame at most this long, and only while its recent waits were this short.
 # Where the processes leave no core to spare, nobody spins (spin limit 0): docs/benchmarks.md measured a
@@ -41,7 +45,6 @@ SPIN_LIMIT = 200e-6
 # The shortest spin while spinning pays, so that a run of waits that found the frame there keeps spinning.
 SPIN_FLOOR = 20e-6
 RECENT_WAITS = 8
-_FUTEX_WAIT, _FUTEX_WAKE = 0, 1  # Shared between processes: not FUTEX_PRIVATE_FLAG.
 
 
 class _Timespec(ctypes.Structure):
@@ -57,14 +60,20 @@ _syscall = ctypes.CDLL(None, use_errno=True).syscall if supported() else None
 
 
 def _futex_wait(address: int, value: int, timeout: float) -> None:
-    """Sleep while the word at ``address`` holds ``value``, at most ``timeout`` seconds (or until woken)."""
+    """Sleep while the word at ``address`` holds ``value``, at most ``timeout`` seconds (or until woken).
+    Raises OSError where the kernel refuses: a wait that failed silently would make every wait a busy spin."""
     seconds = int(timeout)
     limit = _Timespec(seconds, int((timeout - seconds) * 1e9))
-    _syscall(_SYS_FUTEX, ctypes.c_void_p(address), _FUTEX_WAIT, ctypes.c_uint(value), ctypes.byref(limit), None, 0)  # type: ignore[misc]
+    if _syscall(_SYS_FUTEX, ctypes.c_void_p(address), _FUTEX_WAIT, ctypes.c_uint(value), ctypes.byref(limit), None, 0) == -1:  # type: ignore[misc]
+        code = ctypes.get_errno()
+        if code not in _WAIT_ENDINGS:
+            raise OSError(code, f"futex wait on a lane failed: {os.strerror(code)}")
 
 
 def _futex_wake(address: int) -> None:
-    _syscall(_SYS_FUTEX, ctypes.c_void_p(address), _FUTEX_WAKE, 1, None, None, 0)  # type: ignore[misc]
+    if _syscall(_SYS_FUTEX, ctypes.c_void_p(address), _FUTEX_WAKE, 1, None, None, 0) == -1:  # type: ignore[misc]
+        code = ctypes.get_errno()
+        raise OSError(code, f"futex wake on a lane failed: {os.strerror(code)}")
 
 
 class Spinner:
@@ -176,9 +185,12 @@ class Lane(_Shared):
 
     def _write(self, frame: bytes, length_offset: int) -> None:
         if len(frame) > len(self.data):
-            capacity = max(len(frame), 2 * len(self.data))
+            # Sized from the file, not this side's map: the other side may have grown it since, and a file
+            # cut shorter under its map would crash it on its next access.
+            capacity = os.fstat(self.fd).st_size - HEADER
+            if len(frame) > capacity:
+                os.ftruncate(self.fd, HEADER + max(len(frame), 2 * capacity))
             self.data.close()
-            os.ftruncate(self.fd, HEADER + capacity)
             self.data = self._map_data()
         self.data[: len(frame)] = frame
         self.set_word(length_offset, len(frame))

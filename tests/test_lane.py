@@ -95,6 +95,32 @@ def test_a_ticket_is_never_seen_half_written() -> None:
         doorbell.close()
 
 
+def test_a_side_whose_map_is_stale_never_shrinks_the_lane_under_the_other() -> None:
+    doorbell = lanes.Doorbell()
+    lane = lanes.Lane(doorbell)
+    blender_end = lanes.Lane(doorbell, os.dup(lane.fd), lane.tag)  # maps the lane as it is now: 64 KiB of data
+    try:
+        lane.put_request(bytes(1_000_000))  # the host grows the file to hold a 1 MB request
+        grown = os.fstat(lane.fd).st_size
+        # Written before this end has read (and so remapped) anything: longer than its stale map, shorter than the file.
+        blender_end.put_reply(b"x" * (lanes.INITIAL_CAPACITY + 1))
+        assert os.fstat(lane.fd).st_size == grown
+        assert lane.take_reply() == b"x" * (lanes.INITIAL_CAPACITY + 1)
+        lane.put_request(b"y" * 900_000)  # the host's map is still whole
+        assert blender_end.take_request() == b"y" * 900_000
+    finally:
+        blender_end.close()
+        lane.close()
+        doorbell.close()
+
+
+def test_a_futex_call_the_kernel_refuses_is_an_error_not_a_silent_busy_wait() -> None:
+    with pytest.raises(OSError, match="futex wait on a lane failed"):
+        lanes._futex_wait(0, 0, 0.01)  # no memory at address 0: EFAULT
+    with pytest.raises(OSError, match="futex wake on a lane failed"):
+        lanes._futex_wake(1)  # a futex word must be 4-byte aligned: EINVAL
+
+
 def test_a_descriptor_that_is_not_the_hosts_lane_is_refused() -> None:
     doorbell = lanes.Doorbell()
     lane, other = lanes.Lane(doorbell), lanes.Lane(doorbell)
