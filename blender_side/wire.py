@@ -240,9 +240,16 @@ def encode_image_reply(image: np.ndarray) -> bytes:
     return IMAGE_REPLY.pack(IMAGE, height, width, channels) + np.ascontiguousarray(image, dtype=np.uint8).tobytes()
 
 
+def _header(header: struct.Struct, frame: bytes) -> tuple[Any, ...]:
+    """The fields of a reply's fixed header; ProtocolError where the frame is too short to hold it."""
+    if len(frame) < header.size:
+        raise ProtocolError(f"a {frame[:1]!r} reply of {len(frame)} bytes is shorter than its {header.size}-byte header")
+    return header.unpack_from(frame)
+
+
 def decode_image_reply(frame: bytes) -> np.ndarray:
     """The image of an ``I`` reply, as a fresh writable array."""
-    _, height, width, channels = IMAGE_REPLY.unpack_from(frame)
+    _, height, width, channels = _header(IMAGE_REPLY, frame)
     if len(frame) != IMAGE_REPLY.size + height * width * channels:
         raise ProtocolError(f"image reply of {len(frame)} bytes does not hold {height}x{width}x{channels} pixels")
     return np.frombuffer(frame, np.uint8, height * width * channels, IMAGE_REPLY.size).reshape(height, width, channels).copy()
@@ -258,7 +265,7 @@ def encode_window_reply(image: np.ndarray, camera_frame: list[float] | None) -> 
 
 def decode_window_reply(frame: bytes) -> tuple[np.ndarray, list[float] | None]:
     """The window image (a fresh H×W×3 uint8 array) and the camera frame's box (x0, y0, x1, y1) in its pixels, if shown."""
-    _, length = WINDOW_REPLY.unpack_from(frame)
+    _, length = _header(WINDOW_REPLY, frame)
     end = WINDOW_REPLY.size + length
     description = _load_json(memoryview(frame)[WINDOW_REPLY.size : end])
     height, width, start = int(description["height"]), int(description["width"]), aligned(end)
@@ -283,7 +290,7 @@ def encode_step_reply(observation: bytes, reward: float, terminated: bool, trunc
 
 def split_reset_reply(frame: bytes) -> tuple[dict[str, Any], int]:
     """A reset reply's info and the offset at which its observation's leaves begin."""
-    _, info_length = RESET_REPLY.unpack_from(frame)
+    _, info_length = _header(RESET_REPLY, frame)
     end = RESET_REPLY.size + info_length
     info = _load_json(memoryview(frame)[RESET_REPLY.size : end]) if info_length else {}
     return info, aligned(end)
@@ -296,7 +303,7 @@ def decode_reset_reply(frame: bytes, observation: Layout) -> tuple[Any, dict[str
 
 def split_step_reply(frame: bytes) -> tuple[float, bool, bool, dict[str, Any], int]:
     """A step reply's reward, terminated, truncated and info, and the offset of its observation's leaves."""
-    _, terminated, truncated, info_length, reward = STEP_REPLY.unpack_from(frame)
+    _, terminated, truncated, info_length, reward = _header(STEP_REPLY, frame)
     if not info_length:
         return reward, terminated == 1, truncated == 1, {}, STEP_REPLY.size
     end = STEP_REPLY.size + info_length

@@ -9,8 +9,9 @@ from __future__ import annotations
 import abc
 import os
 import socket
+import struct
 import time
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import zmq
 
@@ -34,6 +35,19 @@ from .transport import LaneTransport, SocketTransport, Transport
 POLL_MS = 100
 ERROR_OPCODE = wire.ERROR[0]
 START_UP = "start-up"
+Decoded = TypeVar("Decoded")
+
+
+def decode_reply(name: str, what: str, decode: Callable[[bytes], Decoded], reply: bytes) -> Decoded:
+    """``decode(reply)``; a reply that does not follow docs/protocol.md is a ``BlenderProtocolError`` naming
+    the env and the request, whatever the decoder tripped on."""
+    try:
+        return decode(reply)
+    except (wire.ProtocolError, struct.error, KeyError, TypeError, ValueError) as error:
+        raise BlenderProtocolError(
+            f"{name}: Blender's reply to {what} does not follow the protocol ({type(error).__name__}: {error}). "
+            "Both sides must be the same blendgym version: reinstall blendgym."
+        ) from None
 
 
 class Channel(abc.ABC):

@@ -6,7 +6,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, SupportsFloat
+from functools import partial
+from typing import Any, Callable, Literal, SupportsFloat
 
 import gymnasium
 import numpy as np
@@ -17,7 +18,7 @@ from blendgym_blender.view import WINDOW_DEFAULT_SIZE, ViewSettings
 from . import affinity
 from .attached import AttachedBlender
 from .blender import find_blender
-from .channel import Channel
+from .channel import Channel, Decoded, decode_reply
 from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess, Transport, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
@@ -232,6 +233,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._parameters: dict[str, dict[str, Any]] = hello.get("parameters", {})
         self._observation_layout: wire.Layout = wire.Layout(hello["observation_space"])
         self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
+        self._decode_reset = partial(wire.decode_reset_reply, observation=self._observation_layout)
+        self._decode_step = partial(wire.decode_step_reply, observation=self._observation_layout)
         if attach is None:
             affinity.warn_once_if_torch_crowds_the_cores(1, self.env_id)
 
@@ -254,7 +257,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         if self._process is None:
             self._start(seed)
         self._needs_reset = True
-        observation, info = wire.decode_reset_reply(self._request(request, "reset"), self._observation_layout)
+        observation, info = self._request(request, "reset", self._decode_reset)
         self._needs_reset = False
         return observation, info
 
@@ -267,7 +270,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             raise BlenderEnvError(f"{self.env_id}: the env is closed; make a new one")
         if self._needs_reset:
             raise BlenderEnvError(f"{self.env_id}: call reset() before step(): no episode is running")
-        return wire.decode_step_reply(self._request(request, "step"), self._observation_layout)
+        return self._request(request, "step", self._decode_step)
 
     def remote_get(self, name: str) -> Any:
         """The value of the Blender-side env's public attribute ``name`` (docs/protocol.md, "Attributes")."""
@@ -287,12 +290,12 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         if self.render_mode != "rgb_array":
             return None
         self._check_process("render")
-        return wire.decode_image_reply(self._request(wire.IMAGE, "render"))
+        return self._request(wire.IMAGE, "render", wire.decode_image_reply)
 
     def screenshot(self) -> Screenshot:
         """Blender's window as shown now, after it has drawn the latest step (``render_mode="human"`` or attached)."""
         self._check_process("take a screenshot")
-        return screenshot_from_reply(self._request(wire.WINDOW, "screenshot"), self.view)
+        return self._request(wire.WINDOW, "screenshot", partial(screenshot_from_reply, view=self.view))
 
     def close(self) -> None:
         """End the Blender process; idempotent."""
@@ -349,12 +352,12 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def _attribute(self, request: dict[str, Any], what: str) -> Any:
         frame = wire.encode_attribute(request)
         self._check_process(what)
-        return wire.decode_json_body(self._request(frame, what))["value"]
+        return self._request(frame, what, _attribute_value)
 
-    def _request(self, frame: bytes, what: str) -> bytes:
+    def _request(self, frame: bytes, what: str, decode: Callable[[bytes], Decoded]) -> Decoded:
         assert self._process is not None
         try:
-            return self._process.request(frame, self.timeout, what)
+            return decode_reply(self._process.name, what, decode, self._process.request(frame, self.timeout, what))
         except BlenderCallError:
             raise  # The episode is untouched.
         except BlenderEnvError:
@@ -369,6 +372,10 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def __repr__(self) -> str:
         process = self._process.name if self._process is not None else "no process"
         return f"<BlenderEnv {self.env_id}: {process}>"
+
+
+def _attribute_value(reply: bytes) -> Any:
+    return wire.decode_json_body(reply)["value"]
 
 
 def attach(address: str = wire.DEFAULT_ATTACH_ADDRESS, *, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None) -> BlenderEnv:

@@ -18,6 +18,7 @@ from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 from . import affinity
 from .blender import find_blender
 from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
+from .channel import decode_reply
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
 from .process import Transport, uses_lane
@@ -398,19 +399,28 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
                 return self._outcome(index, "reset", self._reset_again(index))
             self._finished[index] = True
             return SubEnvResult(0.0, False, True, {RESTART_INFO: reply.reason})
+        name = self._pool.env_name(index)
         if what == "reset":
-            info, start = wire.split_reset_reply(reply)
-            self._observations[index] = self._layout.value_of(reply, start)
+            info, self._observations[index] = decode_reply(name, what, self._split_reset, reply)
             self._finished[index] = False
             self._elapsed[index] = 0
             return SubEnvResult(0.0, False, False, info)
-        reward, terminated, truncated, info, start = wire.split_step_reply(reply)
-        self._observations[index] = self._layout.value_of(reply, start)
+        reward, terminated, truncated, info, self._observations[index] = decode_reply(name, what, self._split_step, reply)
         self._elapsed[index] += 1
         if self.max_episode_steps is not None and self._elapsed[index] >= self.max_episode_steps:
             truncated = True
         self._finished[index] = terminated or truncated
         return SubEnvResult(reward, terminated, truncated, info)
+
+    def _split_reset(self, reply: bytes) -> tuple[dict[str, Any], memoryview]:
+        """A reset reply's info and its observation's bytes."""
+        info, start = wire.split_reset_reply(reply)
+        return info, self._layout.value_of(reply, start)
+
+    def _split_step(self, reply: bytes) -> tuple[float, bool, bool, dict[str, Any], memoryview]:
+        """A step reply's reward, terminated, truncated, info and its observation's bytes."""
+        reward, terminated, truncated, info, start = wire.split_step_reply(reply)
+        return reward, terminated, truncated, info, self._layout.value_of(reply, start)
 
     def _reset_finished(self, outcomes: dict[int, SubEnvResult]) -> None:
         """SAME_STEP: keep each finished episode's last observation and info, and reset those sub-envs now."""
@@ -468,7 +478,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             elif isinstance(reply, BlendgymError):
                 errors.append(reply)
             else:
-                values[index] = decode(reply)
+                values[index] = decode_reply(self._pool.env_name(index), whats[index], decode, reply)
         if errors:
             raise errors[0]
         return values

@@ -132,3 +132,29 @@ def test_use_after_close_is_a_clear_error() -> None:
     for call in (lambda: env.unwrapped.step(0), lambda: env.unwrapped.reset(), lambda: env.unwrapped.remote_get("force_mag")):
         with pytest.raises(blendgym.BlenderEnvError, match="the env is closed"):
             call()
+
+
+def test_a_garbled_reply_is_a_protocol_error_and_the_next_reset_starts_a_new_blender() -> None:
+    env = gymnasium.make(ENV_ID)
+    try:
+        env.reset(seed=0)
+        channel = env.unwrapped.process
+        old, take = channel.process.pid, channel.transport.take
+        channel.transport.take = lambda: take()[:5]  # the reply cut short on its way to the host
+        with pytest.raises(blendgym.BlenderProtocolError, match=r"CartPole-v0 .*reply to step does not follow the protocol"):
+            env.step(0)
+        env.reset(seed=0)
+        assert env.unwrapped.process.process.pid != old
+        env.step(0)
+    finally:
+        env.close()
+    envs = gymnasium.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point")
+    try:
+        envs.reset(seed=0)
+        transport = envs.unwrapped._pool.processes[1].transport
+        take = transport.take
+        transport.take = lambda: take()[:3]
+        with pytest.raises(blendgym.BlenderProtocolError, match=r"CartPole-v0\[1\].*reply to step does not follow the protocol"):
+            envs.step(np.array([0, 1]))
+    finally:
+        envs.close()

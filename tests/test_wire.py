@@ -108,3 +108,9 @@ def test_error_replies_carry_kind_type_message_and_traceback() -> None:
 def test_infinite_box_bounds_survive_json() -> None:
     low, high = spaces.box_bounds(spaces.Box(-np.inf, np.inf, (2,)).to_json())
     assert np.all(np.isneginf(low)) and np.all(np.isposinf(high))
+
+
+def test_a_reply_shorter_than_its_header_is_a_protocol_error() -> None:
+    for split in (wire.split_step_reply, wire.split_reset_reply, wire.decode_image_reply, wire.decode_window_reply):
+        with pytest.raises(wire.ProtocolError, match="shorter than its"):
+            split(b"S\x00")
