@@ -48,6 +48,8 @@ class SceneEnv(abc.ABC):
     # The env's own reset options (besides parameters), rejected up front when unknown; None lets
     # ``start_episode`` check them itself.
     reset_options: ClassVar[frozenset[str] | None] = None
+    # Data attributes that hosts may read and set (docs/protocol.md, "Attributes"); subclasses list their own.
+    remote_attributes: ClassVar[tuple[str, ...]] = ("randomized",)
 
     def __init__(self, scene: bpy.types.Scene | None = None) -> None:
         self.scene = scene if scene is not None else bpy.context.scene

@@ -1,4 +1,4 @@
-"""The blendgym wire protocol, version 6: docs/protocol.md in code.
+"""The blendgym wire protocol, version 7: docs/protocol.md in code.
 
 Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
 It needs only numpy and the standard library, so it runs in any Blender's Python.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 # Where a server started inside a running Blender listens unless told otherwise (docs/live.md, "Attach").
 DEFAULT_ATTACH_ADDRESS = "tcp://127.0.0.1:5710"
 

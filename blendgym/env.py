@@ -273,11 +273,13 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         return self._request(request, "step", self._decode_step)
 
     def remote_get(self, name: str) -> Any:
-        """The value of the Blender-side env's public attribute ``name`` (docs/protocol.md, "Attributes")."""
+        """The value of the Blender-side env's declared parameter or exposed attribute ``name`` (one its class
+        lists in ``remote_attributes``; docs/protocol.md, "Attributes")."""
         return self._attribute({"get": name}, f"get {name!r}")
 
     def remote_set(self, name: str, value: Any) -> None:
-        """Replace the Blender-side env's public attribute ``name`` with a JSON value of the same kind."""
+        """Set the Blender-side env's declared parameter or exposed attribute ``name`` (a JSON value of the kind
+        it holds); anything else is refused with ``BlenderAttributeError``."""
         self._attribute({"set": name, "value": value}, f"set {name!r}")
 
     def remote_call(self, name: str, *args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,8 @@ class Env:
     steps = 3
     label = "a"
     limit = None
+    unlisted = 5  # public, but not in remote_attributes
+    remote_attributes = ("gravity", "steps", "label", "limit")
 
     def __init__(self) -> None:
         self.scene = object()
@@ -39,10 +41,30 @@ def test_get_set_and_call_follow_the_rules() -> None:
     assert call_method(env, "steps", [], {}) == 3
 
 
+def test_a_refusal_names_what_is_offered() -> None:
+    with pytest.raises(AttributeRequestError, match=r"Env offers parameters \[\], attributes \['gravity', 'label', 'limit', 'steps'\] .*methods \['scaled'\]"):
+        set_attribute(Env(), "unlisted", 6)
+
+
+def test_a_subclass_adds_to_what_its_bases_expose() -> None:
+    class Sub(Env):
+        remote_attributes = ("unlisted",)
+
+    env = Sub()
+    set_attribute(env, "unlisted", 6)
+    set_attribute(env, "gravity", 1.0)  # still offered by the base class
+    assert (env.unlisted, env.gravity) == (6, 1.0)
+    with pytest.raises(AttributeRequestError):
+        set_attribute(Env(), "unlisted", 6)
+
+
 @pytest.mark.parametrize(
     ("action", "kind"),
     [
         (lambda env: get_attribute(env, "_secret"), AttributeError),
+        (lambda env: get_attribute(env, "unlisted"), AttributeError),
+        (lambda env: set_attribute(env, "unlisted", 6), AttributeError),
+        (lambda env: call_method(env, "unlisted", [], {}), AttributeError),
         (lambda env: get_attribute(env, "missing"), AttributeError),
         (lambda env: get_attribute(env, "scaled"), AttributeError),
         (lambda env: set_attribute(env, "scene", 1), AttributeError),

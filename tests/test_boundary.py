@@ -19,7 +19,7 @@ from conftest import process_alive
 
 ENV_ID = "blendgym/CartPole-v0"
 MALFORMED = [
-    b"", b"H", b"Hnull", b"H[]", b"H5", b'H"x"', b'H{"protocol": "6"}', b"H{",
+    b"", b"H", b"Hnull", b"H[]", b"H5", b'H"x"', b'H{"protocol": "7"}', b"H{",
     b"R", b"Rnull", b"R[]", b'R{"seed": "a"}', b'R{"seed": 1.5}', b'R{"options": 5}', b'R{"options": {"no_such_option": 1}}',
     b"S", wire.STEP_REQUEST_PREFIX, wire.STEP_REQUEST_PREFIX + bytes(3), wire.STEP_REQUEST_PREFIX + bytes(9),
     b"A", b"A[]", b"A{}", b'A{"get": 5}', b'A{"set": []}', b'A{"call": "nothing", "args": 3}', b'A{"call": "x", "kwargs": []}',
@@ -117,7 +117,7 @@ def test_a_hello_reply_of_another_protocol_version_is_refused_by_the_host() -> N
     env = blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole")
     try:
         process = env.process
-        for reply in (wire.HELLO + b'{"protocol": 5}', wire.HELLO + b"[]", wire.HELLO + b"{"):
+        for reply in (wire.HELLO + b'{"protocol": 6}', wire.HELLO + b"[]", wire.HELLO + b"{"):
             with pytest.raises(blendgym.BlenderProtocolError, match="protocol|not JSON"):
                 process.take_hello(reply)
     finally:
@@ -158,3 +158,20 @@ def test_a_garbled_reply_is_a_protocol_error_and_the_next_reset_starts_a_new_ble
             envs.step(np.array([0, 1]))
     finally:
         envs.close()
+
+
+def test_the_base_classs_bookkeeping_cannot_be_set_remotely_and_stepping_is_unchanged() -> None:
+    reference = gymnasium.make(ENV_ID)
+    try:
+        expected = trajectory(reference)
+    finally:
+        reference.close()
+    env = gymnasium.make(ENV_ID)
+    try:
+        env.reset(seed=0)
+        for name, value in (("frame", 5), ("start_frame", 100), ("cache_end", 2), ("first_cache_end", 2), ("frame_skip", 3)):
+            with pytest.raises(blendgym.BlenderAttributeError, match=rf"'{name}' is not offered remotely. CartPole offers parameters"):
+                env.unwrapped.remote_set(name, value)
+        np.testing.assert_array_equal(trajectory(env), expected)
+    finally:
+        env.close()

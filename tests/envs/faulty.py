@@ -23,6 +23,7 @@ class Faulty(SceneEnv):
     frame_skip = 3
 
     scale = 1.0
+    remote_attributes = ("scale",)
 
     def __init__(self, fail_on_build: bool = False, build_seconds: float = 0.0, stamp_dir: str | None = None) -> None:
         began = time.time()
