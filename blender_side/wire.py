@@ -234,6 +234,10 @@ def encode_attribute_reply(value: Any) -> bytes:
     return ATTRIBUTE + _json({"value": value})
 
 
+def decode_attribute_reply(frame: bytes) -> Any:
+    return _json_object(frame, "an attribute reply")["value"]
+
+
 def encode_image_reply(image: np.ndarray) -> bytes:
     """An ``I`` reply: the H×W×3 uint8 image's rows, top first."""
     height, width, channels = image.shape
@@ -317,6 +321,18 @@ def decode_step_reply(frame: bytes, observation: Layout) -> tuple[Any, float, bo
 
 def encode_error(kind: str, type_name: str, message: str, traceback: str = "") -> bytes:
     return ERROR + _json({"kind": kind, "type": type_name, "message": message, "traceback": traceback})
+
+
+def decode_error_reply(frame: bytes) -> dict[str, Any]:
+    """An ``E`` reply's fields (kind, type, message, traceback)."""
+    return _json_object(frame, "an error reply")
+
+
+def _json_object(frame: bytes, what: str) -> dict[str, Any]:
+    body = decode_json_body(frame)
+    if not isinstance(body, dict):
+        raise ProtocolError(f"{what} is a JSON object, got {type(body).__name__}")
+    return body
 
 
 def process_exists(pid: int) -> bool:

@@ -115,10 +115,7 @@ class Channel(abc.ABC):
 
     def take_hello(self, reply: bytes) -> None:
         """Keep the handshake reply; from now on frames go through the lane if Blender accepted it."""
-        try:
-            hello = wire.decode_json_body(reply)
-        except wire.ProtocolError as error:
-            raise BlenderProtocolError(f"{self.name}: the handshake reply is not JSON ({error}); is this a blendgym server?") from None
+        hello = decode_reply(self.name, START_UP, wire.decode_json_body, reply)
         version = hello.get("protocol") if isinstance(hello, dict) else None
         if version != wire.PROTOCOL_VERSION:
             raise BlenderProtocolError(
@@ -174,7 +171,7 @@ class Channel(abc.ABC):
 
     def error_from_reply(self, reply: bytes, what: str) -> BlendgymError:
         """The typed exception for an ``E`` reply to ``what`` (docs/protocol.md, "Errors")."""
-        error = wire.decode_json_body(reply)
+        error = decode_reply(self.name, what, wire.decode_error_reply, reply)
         kind, remote_type, message = error.get("kind"), error.get("type", ""), error.get("message", "")
         trace = error.get("traceback", "")
         if kind == wire.ERROR_START:

@@ -354,7 +354,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def _attribute(self, request: dict[str, Any], what: str) -> Any:
         frame = wire.encode_attribute(request)
         self._check_process(what)
-        return self._request(frame, what, _attribute_value)
+        return self._request(frame, what, wire.decode_attribute_reply)
 
     def _request(self, frame: bytes, what: str, decode: Callable[[bytes], Decoded]) -> Decoded:
         assert self._process is not None
@@ -374,10 +374,6 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def __repr__(self) -> str:
         process = self._process.name if self._process is not None else "no process"
         return f"<BlenderEnv {self.env_id}: {process}>"
-
-
-def _attribute_value(reply: bytes) -> Any:
-    return wire.decode_json_body(reply)["value"]
 
 
 def attach(address: str = wire.DEFAULT_ATTACH_ADDRESS, *, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None) -> BlenderEnv:

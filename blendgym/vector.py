@@ -460,7 +460,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         return each value; ``get_attr``, ``set_attr`` and ``call`` use it, as does the SB3 VecEnv."""
         frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
         whats = {index: next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request) for index, request in requests.items()}
-        return self._ask(frames, whats, lambda reply: wire.decode_json_body(reply)["value"])
+        return self._ask(frames, whats, wire.decode_attribute_reply)
 
     def _ask(self, frames: dict[int, bytes], whats: dict[int, str], decode: Callable[[bytes], Any]) -> dict[int, Any]:
         """Send requests that leave the episodes alone to the sub-envs named by the keys; decode each reply."""

@@ -13,6 +13,7 @@ import pytest
 import zmq
 
 import blendgym
+from blendgym.channel import decode_reply
 from blendgym_blender import lane as lanes
 from blendgym_blender import wire
 from conftest import process_alive
@@ -118,8 +119,13 @@ def test_a_hello_reply_of_another_protocol_version_is_refused_by_the_host() -> N
     try:
         process = env.process
         for reply in (wire.HELLO + b'{"protocol": 6}', wire.HELLO + b"[]", wire.HELLO + b"{"):
-            with pytest.raises(blendgym.BlenderProtocolError, match="protocol|not JSON"):
+            with pytest.raises(blendgym.BlenderProtocolError, match="protocol"):
                 process.take_hello(reply)
+        for reply in (wire.ERROR + b"[]", wire.ERROR + b"{", wire.ATTRIBUTE + b"[]"):
+            decode = wire.decode_error_reply if reply[:1] == wire.ERROR else wire.decode_attribute_reply
+            with pytest.raises(blendgym.BlenderProtocolError, match="does not follow the protocol"):
+                decode_reply(process.name, "step", decode, reply)
+        assert process.error_from_reply(wire.encode_error(wire.ERROR_ENV, "ValueError", "bad"), "step").args[0].endswith("Call reset() to go on.")
     finally:
         env.close()
 
