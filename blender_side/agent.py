@@ -12,10 +12,13 @@ import time
 import traceback
 from typing import Any, Callable
 
+import numpy as np
 import zmq
 
 from . import attributes, wire
 from .env import SceneEnv
+from .generator import Generator
+from .labels import Labeller
 from .lane import Lane, Spinner
 from .render import View
 
@@ -73,9 +76,9 @@ class RemoteControlledAgent:
         if self.receive() is not None:
             self.socket.send(reply)
 
-    def serve(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
-        """Answer requests until the host says close or dies."""
-        handle, receive, send = Session(env, view, hello).handle, self.receive, self.socket.send
+    def serve(self, session: Protocol) -> None:
+        """Answer requests through ``session`` until the host says close or dies."""
+        handle, receive, send = session.handle, self.receive, self.socket.send
         while (frame := receive()) is not None:
             reply = handle(frame)
             send(reply)
@@ -92,29 +95,22 @@ class RemoteControlledAgent:
             self.lane.doorbell.close()
 
 
-class Session:
-    """The protocol state of one env: which requests are allowed now, and how each is answered.
+class Protocol:
+    """What every session shares: the handshake, attribute requests on ``served`` (an env or a generator),
+    close, and the rule that any frame gets a reply. Subclasses add their requests to ``handlers``.
 
     ``host_pid`` and ``host`` are those of the host that shook hands last (None before a handshake).
     """
 
-    def __init__(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
-        self.env = env
-        self.view = view
+    def __init__(self, served: object, hello: dict[str, Any]) -> None:
+        self.served = served
         self.hello = hello
         self.host_pid: int | None = None
         self.host: str | None = None
-        self.observation = wire.Layout(view.observation_space)
-        self.action = wire.Layout(env.action_space.to_json())
-        self.needs_reset = True
         self.handlers: dict[int, Callable[[bytes], bytes]] = {
             wire.HELLO[0]: self.on_hello,
-            wire.RESET[0]: self.on_reset,
-            wire.STEP[0]: self.on_step,
             wire.CLOSE[0]: lambda frame: wire.CLOSE,
             wire.ATTRIBUTE[0]: self.on_attribute,
-            wire.IMAGE[0]: self.on_image,
-            wire.WINDOW[0]: lambda frame: wire.encode_error(wire.ERROR_STATE, "NoWindow", "this Blender has no window: make the env with render_mode='human'"),
         }
 
     def handle(self, frame: bytes) -> bytes:
@@ -130,6 +126,11 @@ class Session:
         except Exception as error:  # Whatever a frame holds, it must not stop the server.
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"malformed {frame[:1]!r} request: {type(error).__name__}: {error}")
 
+    def refuse(self, opcodes: bytes, message: str) -> None:
+        """Answer the requests of ``opcodes`` with an E reply of kind ``state`` saying ``message``."""
+        for opcode in opcodes:
+            self.handlers[opcode] = lambda frame: wire.encode_error(wire.ERROR_STATE, "NotServed", message)
+
     def on_hello(self, frame: bytes) -> bytes:
         request = wire.decode_json_body(frame)
         if not isinstance(request, dict):
@@ -138,6 +139,46 @@ class Session:
             raise wire.ProtocolError(f"host speaks protocol {request.get('protocol')}, Blender side {wire.PROTOCOL_VERSION}")
         self.host_pid, self.host = request.get("host_pid"), request.get("host")
         return wire.encode_hello_reply(self.hello)
+
+    def on_attribute(self, frame: bytes) -> bytes:
+        request = wire.decode_json_body(frame)
+        try:
+            if not isinstance(request, dict):
+                raise wire.ProtocolError("an attribute request is a JSON object")
+            if "get" in request:
+                value = attributes.get_attribute(self.served, request["get"])
+            elif "set" in request:
+                value = attributes.set_attribute(self.served, request["set"], request.get("value"))
+            elif "call" in request:
+                value = attributes.call_method(self.served, request["call"], list(request.get("args", [])), dict(request.get("kwargs", {})))
+            else:
+                raise wire.ProtocolError("an attribute request names one of get, set or call")
+            return wire.encode_attribute_reply(value)
+        except attributes.AttributeRequestError as error:
+            return wire.encode_error(wire.ERROR_ATTRIBUTE, error.kind.__name__, str(error))
+        except wire.ProtocolError:
+            raise
+        except Exception as error:
+            return wire.encode_error(wire.ERROR_ATTRIBUTE, type(error).__name__, str(error), traceback.format_exc())
+
+
+class Session(Protocol):
+    """The protocol state of one env: which requests are allowed now, and how each is answered."""
+
+    def __init__(self, env: SceneEnv, view: View, hello: dict[str, Any]) -> None:
+        super().__init__(env, hello)
+        self.env = env
+        self.view = view
+        self.observation = wire.Layout(view.observation_space)
+        self.action = wire.Layout(env.action_space.to_json())
+        self.needs_reset = True
+        self.handlers.update({
+            wire.RESET[0]: self.on_reset,
+            wire.STEP[0]: self.on_step,
+            wire.IMAGE[0]: self.on_image,
+            wire.WINDOW[0]: lambda frame: wire.encode_error(wire.ERROR_STATE, "NoWindow", "this Blender has no window: make the env with render_mode='human'"),
+        })
+        self.refuse(wire.ITEM, "this Blender serves an env, not a data generator")
 
     def on_reset(self, frame: bytes) -> bytes:
         request = wire.decode_json_body(frame)
@@ -149,7 +190,7 @@ class Session:
             reply = wire.encode_reset_reply(self.observation.pack(self.view.observation(observation)), self.view.info(info))
         except Exception as error:
             self.needs_reset = True
-            return _env_error(error)
+            return _served_error(error)
         self.needs_reset = False
         return reply
 
@@ -163,7 +204,7 @@ class Session:
             return wire.encode_step_reply(self.observation.pack(view.observation(observation)), reward, terminated, truncated, view.info(info))
         except Exception as error:
             self.needs_reset = True
-            return _env_error(error)
+            return _served_error(error)
 
     def on_image(self, frame: bytes) -> bytes:
         renderer = self.view.renderer
@@ -174,27 +215,35 @@ class Session:
         except Exception as error:
             return wire.encode_error(wire.ERROR_ATTRIBUTE, type(error).__name__, str(error), traceback.format_exc())
 
-    def on_attribute(self, frame: bytes) -> bytes:
-        request = wire.decode_json_body(frame)
+
+class GeneratorSession(Protocol):
+    """The protocol state of one data generator: items on request (docs/protocol.md, "Items")."""
+
+    def __init__(self, generator: Generator, labeller: Labeller, hello: dict[str, Any]) -> None:
+        super().__init__(generator, hello)
+        self.generator = generator
+        self.labeller = labeller
+        self.handlers[wire.ITEM[0]] = self.on_item
+        self.refuse(wire.RESET + wire.STEP + wire.IMAGE + wire.WINDOW, "this Blender serves a data generator, not an env")
+
+    def on_item(self, frame: bytes) -> bytes:
+        index, seed, values = wire.decode_item_request(frame)
+        generator = self.generator
         try:
-            if not isinstance(request, dict):
-                raise wire.ProtocolError("an attribute request is a JSON object")
-            if "get" in request:
-                value = attributes.get_attribute(self.env, request["get"])
-            elif "set" in request:
-                value = attributes.set_attribute(self.env, request["set"], request.get("value"))
-            elif "call" in request:
-                value = attributes.call_method(self.env, request["call"], list(request.get("args", [])), dict(request.get("kwargs", {})))
-            else:
-                raise wire.ProtocolError("an attribute request names one of get, set or call")
-            return wire.encode_attribute_reply(value)
-        except attributes.AttributeRequestError as error:
-            return wire.encode_error(wire.ERROR_ATTRIBUTE, error.kind.__name__, str(error))
-        except wire.ProtocolError:
-            raise
+            changed = {name: value for name, value in values.items() if generator.params.get(name, object()) != _as_held(value)}
+            if changed:
+                generator.set_parameters(changed)
+            own = generator.generate(np.random.default_rng([seed, index]))
+            labels, arrays = self.labeller.label(generator.labelled_objects(), own)
         except Exception as error:
-            return wire.encode_error(wire.ERROR_ATTRIBUTE, type(error).__name__, str(error), traceback.format_exc())
+            return _served_error(error)
+        return wire.encode_item_reply({"index": index, "seed": seed, "parameters": dict(generator.params), **labels}, arrays)
 
 
-def _env_error(error: Exception) -> bytes:
+def _as_held(value: Any) -> Any:
+    """A JSON parameter value as ``Parameter.check`` holds it (colours as tuples)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _served_error(error: Exception) -> bytes:
     return wire.encode_error(wire.ERROR_ENV, type(error).__name__, str(error), traceback.format_exc())

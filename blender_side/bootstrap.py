@@ -2,8 +2,8 @@
 
 Runs either as ``python -P bootstrap.py ARGS`` with a Python that can import the bpy module (the embedded
 Blender), or as ``blender [-b] --python bootstrap.py -- ARGS`` (with the UI for ``render_mode="human"``).
-It makes blendgym's Blender-side packages importable from the paths the host gave, builds the env and
-serves it until the host closes it or dies. Everything it is told comes from the command line of its own
+It makes blendgym's Blender-side packages importable from the paths the host gave, builds the env (or
+data generator) and serves it until the host closes it or dies. Everything it is told comes from the command line of its own
 host; nothing from a socket is executed.
 """
 
@@ -77,26 +77,44 @@ def build_env(reference: str, kwargs: dict[str, Any]) -> Any:
     return env
 
 
-def handshake(env: Any, view: Any, *, env_id: str, env_class: str, instance: int, embedded: bool, attached: bool, lane: bool) -> dict[str, Any]:
-    """The handshake reply's fields (docs/protocol.md, "Handshake") for ``env`` seen through ``view``."""
+def _identity(*, env_id: str, env_class: str, instance: int, embedded: bool, lane: bool) -> dict[str, Any]:
+    """The handshake fields that say which Blender serves what (docs/protocol.md, "Handshake")."""
     import bpy
 
     return {
         "blender_version": bpy.app.version_string,
         "embedded": embedded,
-        "attached": attached,
         "lane": lane,
         "env_id": env_id,
         "env_class": env_class,
         "instance": instance,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
+
+
+def handshake(env: Any, view: Any, *, attached: bool, **identity: Any) -> dict[str, Any]:
+    """The handshake reply's fields for ``env`` seen through ``view``."""
+    return {
+        **_identity(**identity),
+        "attached": attached,
         "observation_space": view.observation_space,
         "view": view.settings.to_json(),
         "action_space": env.action_space.to_json(),
         "render_fps": env.render_fps,
         "frame_skip": env.frame_skip,
         "parameters": {name: parameter.to_json() for name, parameter in env.parameters.items()},
-        "pid": os.getpid(),
-        "host": socket.gethostname(),
+    }
+
+
+def generator_handshake(generator: Any, settings: Any, **identity: Any) -> dict[str, Any]:
+    """The handshake reply's fields for a data generator whose items ``settings`` describes."""
+    return {
+        **_identity(**identity),
+        "attached": False,
+        "generator": True,
+        "view": settings.to_json(),
+        "parameters": {name: parameter.to_json() for name, parameter in generator.parameters.items()},
     }
 
 
@@ -132,7 +150,9 @@ def main(argv: list[str]) -> None:
     import bpy
     import numpy
 
-    from blendgym_blender.agent import RemoteControlledAgent, Session
+    from blendgym_blender.agent import GeneratorSession, RemoteControlledAgent, Session
+    from blendgym_blender.generator import Generator
+    from blendgym_blender.labels import Labeller
     from blendgym_blender.render import View
     from blendgym_blender.view import ViewSettings
 
@@ -140,24 +160,34 @@ def main(argv: list[str]) -> None:
     try:
         if args.blend_file is not None:
             bpy.ops.wm.open_mainfile(filepath=args.blend_file)
-        env = build_env(args.env_class, json.loads(args.env_kwargs))
-        env.np_random = numpy.random.default_rng(args.seed)
+        served = build_env(args.env_class, json.loads(args.env_kwargs))
         settings = ViewSettings.from_json(json.loads(args.view))
         if settings.human == bpy.app.background:
             raise RuntimeError("render_mode='human' needs Blender with its UI (not -b), and only it may run with the UI")
-        view = View(env.scene, env.observation_space.to_json(), settings, args.private_dir)
+        if isinstance(served, Generator):
+            if settings.human:
+                raise RuntimeError("a data generator runs headless: it has no window")
+            labeller = Labeller(served.scene, settings, args.private_dir)
+        else:
+            served.np_random = numpy.random.default_rng(args.seed)
+            view = View(served.scene, served.observation_space.to_json(), settings, args.private_dir)
     except BaseException as error:
         agent.fail_start(error)
         agent.close()
         raise
-    hello = handshake(env, view, env_id=args.env_id, env_class=args.env_class, instance=args.instance, embedded=embedded, attached=False, lane=agent.lane is not None)
-    if settings.human:
-        from blendgym_blender.live import serve_in_window
+    common = {"env_id": args.env_id, "env_class": args.env_class, "instance": args.instance, "embedded": embedded, "lane": agent.lane is not None}
+    if isinstance(served, Generator):
+        agent.serve(GeneratorSession(served, labeller, generator_handshake(served, settings, **common)))
+        labeller.close()
+    else:
+        hello = handshake(served, view, attached=False, **common)
+        if settings.human:
+            from blendgym_blender.live import serve_in_window
 
-        serve_in_window(agent, Session(env, view, hello), settings, args.private_dir)
-        return  # Blender's event loop runs the server from now on, and quits when it ends.
-    agent.serve(env, view, hello)
-    view.close()
+            serve_in_window(agent, Session(served, view, hello), settings, args.private_dir)
+            return  # Blender's event loop runs the server from now on, and quits when it ends.
+        agent.serve(Session(served, view, hello))
+        view.close()
     agent.close()
     if not agent.host_alive():
         shutil.rmtree(args.private_dir, ignore_errors=True)

@@ -15,7 +15,7 @@ import bpy
 import numpy as np
 
 from . import parameters
-from .parameters import Parameter
+from .parameters import Parameterized
 from .spaces import Space
 
 # Blender's largest frame number. The rigid-body cache freezes the simulation at its frame_end, so episodes
@@ -27,7 +27,7 @@ LAST_FRAME = 1_048_574
 CACHE_FRAMES = 4096
 
 
-class SceneEnv(abc.ABC):
+class SceneEnv(Parameterized, abc.ABC):
     """A Blender scene driven as an RL environment, one step being ``frame_skip`` frames.
 
     Subclasses set ``observation_space`` and ``action_space`` (from ``blendgym_blender.spaces``) in their
@@ -44,7 +44,6 @@ class SceneEnv(abc.ABC):
     observation_space: Space
     action_space: Space
     frame_skip: int = 1
-    parameters: ClassVar[dict[str, Parameter]] = {}
     # The env's own reset options (besides parameters), rejected up front when unknown; None lets
     # ``start_episode`` check them itself.
     reset_options: ClassVar[frozenset[str] | None] = None
@@ -52,9 +51,9 @@ class SceneEnv(abc.ABC):
     remote_attributes: ClassVar[tuple[str, ...]] = ("randomized",)
 
     def __init__(self, scene: bpy.types.Scene | None = None) -> None:
+        super().__init__()
         self.scene = scene if scene is not None else bpy.context.scene
         self.np_random = np.random.default_rng()
-        self.params: dict[str, Any] = {name: parameter.default for name, parameter in self.parameters.items()}
         self._randomized: list[str] = []
         self.start_frame = self.scene.frame_start
         self.frame = self.start_frame
@@ -101,13 +100,6 @@ class SceneEnv(abc.ABC):
         """Extra information about the current frame (JSON-serialisable). Empty by default."""
         return {}
 
-    def apply_parameters(self, changed: dict[str, Any]) -> None:
-        """Put the ``changed`` parameter values (already checked, and in ``self.params``) into the scene.
-
-        Called once the env is built, with every default (by blendgym, after ``__init__``), and whenever
-        values change. Does nothing by default.
-        """
-
     # Parameters -----------------------------------------------------------------------------------------
 
     @property
@@ -126,20 +118,6 @@ class SceneEnv(abc.ABC):
         if unknown:
             raise ValueError(f"cannot randomize {unknown}: this env declares the parameters {sorted(self.parameters)}")
         return list(names)
-
-    def set_parameters(self, values: dict[str, Any]) -> None:
-        """Check every value, then apply them all; a bad value raises ValueError and changes nothing."""
-        self._apply_checked(parameters.check_all(self.parameters, values))
-
-    def _apply_checked(self, checked: dict[str, Any]) -> None:
-        previous = {name: self.params[name] for name in checked}
-        self.params.update(checked)
-        try:
-            self.apply_parameters(checked)
-        except BaseException:
-            self.params.update(previous)
-            self.apply_parameters(previous)
-            raise
 
     # Driven by the agent --------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 KINDS = ("float", "int", "bool", "colour")
 
@@ -83,3 +83,34 @@ def check_all(declared: dict[str, Parameter], values: dict[str, Any]) -> dict[st
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class Parameterized:
+    """What envs and data generators share: declared ``parameters``, their current values in ``self.params``,
+    and ``set_parameters``, which checks every value before ``apply_parameters`` puts any into the scene."""
+
+    parameters: ClassVar[dict[str, Parameter]] = {}
+
+    def __init__(self) -> None:
+        self.params: dict[str, Any] = {name: parameter.default for name, parameter in self.parameters.items()}
+
+    def apply_parameters(self, changed: dict[str, Any]) -> None:
+        """Put the ``changed`` parameter values (already checked, and in ``self.params``) into the scene.
+
+        Called once the object is built, with every default (by blendgym, after ``__init__``), and whenever
+        values change. Does nothing by default.
+        """
+
+    def set_parameters(self, values: dict[str, Any]) -> None:
+        """Check every value, then apply them all; a bad value raises ValueError and changes nothing."""
+        self._apply_checked(check_all(self.parameters, values))
+
+    def _apply_checked(self, checked: dict[str, Any]) -> None:
+        previous = {name: self.params[name] for name in checked}
+        self.params.update(checked)
+        try:
+            self.apply_parameters(checked)
+        except BaseException:
+            self.params.update(previous)
+            self.apply_parameters(previous)
+            raise

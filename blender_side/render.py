@@ -43,14 +43,16 @@ class Camera:
         self.width = width
         self.height = height
 
-    def view_projection(self) -> Matrix:
-        """World to clip space, as the renderers use it."""
-        camera = self.scene.camera
+    def projection(self) -> Matrix:
+        """Camera to clip space (OpenGL's conventions), for this image size."""
         render = self.scene.render
-        projection = camera.calc_matrix_camera(
+        return self.scene.camera.calc_matrix_camera(
             bpy.context.evaluated_depsgraph_get(), x=self.width, y=self.height, scale_x=render.pixel_aspect_x, scale_y=render.pixel_aspect_y
         )
-        return projection @ camera.matrix_world.inverted()
+
+    def view_projection(self) -> Matrix:
+        """World to clip space, as the renderers use it."""
+        return self.projection() @ self.scene.camera.matrix_world.inverted()
 
     def project(self, points: Any) -> np.ndarray:
         """Pixel coordinates and depth of world points: an (N, 3) array of x (right), y (down), both from the
@@ -163,7 +165,7 @@ class FastRenderer(Renderer):
 
     def __init__(self, scene: bpy.types.Scene, width: int, height: int) -> None:
         super().__init__(scene, width, height)
-        _create_gpu_context(scene)
+        create_gpu_context(scene)
         self.shader = _flat_shader()
         self.offscreen = gpu.types.GPUOffScreen(width, height)
         self.batches: dict[str, Any] = {}
@@ -201,7 +203,7 @@ class FastRenderer(Renderer):
         key = f"{obj.name}\0{obj.data.name}"
         batch = self.batches.get(key)
         if batch is None:
-            positions, normals = _triangles(obj)
+            positions, normals = triangles(obj)
             batch = self.batches[key] = batch_for_shader(self.shader, "TRIS", {"position": positions, "normal": normals})
         return batch
 
@@ -263,7 +265,7 @@ def _copy_look(source: bpy.types.Scene, target: bpy.types.Scene) -> None:
     target.render.fps, target.render.fps_base = source.render.fps, source.render.fps_base
 
 
-def _create_gpu_context(scene: bpy.types.Scene) -> None:
+def create_gpu_context(scene: bpy.types.Scene) -> None:
     """In background mode the gpu module can draw only after a render engine has made a GPU context; a tiny
     Workbench render does that (BLENDER_FACTS.md; without it Blender 3.4 segfaults)."""
     render = scene.render
@@ -303,7 +305,7 @@ def _flat_shader() -> Any:
     return gpu.shader.create_from_info(info)
 
 
-def _triangles(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
+def triangles(obj: bpy.types.Object) -> tuple[np.ndarray, np.ndarray]:
     """The evaluated mesh of ``obj`` as unshared triangle corners with their face normals, object frame."""
     evaluated = obj.evaluated_get(bpy.context.evaluated_depsgraph_get())
     mesh = evaluated.to_mesh()

@@ -19,12 +19,15 @@ PIXELS_DEFAULT_SIZE = (84, 84)
 RENDER_DEFAULT_SIZE = (640, 480)
 MAX_SIZE = 8192
 WINDOW_DEFAULT_SIZE = (960, 720)
+# What a data generator's items may hold beside their JSON labels (docs/data.md, "Labels").
+OUTPUTS = ("rgb", "depth", "segmentation", "boxes")
 
 
 @dataclass(frozen=True)
 class ViewSettings:
     """The view of one env. ``width`` and ``height`` are the size of every image, observation or ``render()``.
 
+    ``outputs``: what each item of a data generator holds beside its labels (a generator only).
     ``human``: Blender runs with its UI and shows the scene camera's view in a ``window_size`` window.
     ``lockstep``: the window is redrawn after every reset and step (else requests are served for a time budget
     between redraws); ``real_time``: steps are paced at the env's ``render_fps``.
@@ -40,6 +43,7 @@ class ViewSettings:
     real_time: bool = False
     lockstep: bool = True
     window_size: tuple[int, int] = WINDOW_DEFAULT_SIZE
+    outputs: tuple[str, ...] = field(default=())
 
     @classmethod
     def from_options(
@@ -55,6 +59,7 @@ class ViewSettings:
         real_time: bool = False,
         lockstep: bool = True,
         window_size: Any = WINDOW_DEFAULT_SIZE,
+        outputs: Any = (),
     ) -> ViewSettings:
         """Checked settings; raises ValueError naming the bad option. Sizes default to 84×84 when pixels are
         observed, else 640×480."""
@@ -74,14 +79,21 @@ class ViewSettings:
         for name, flag in (("real_time", real_time), ("lockstep", lockstep)):
             if not isinstance(flag, bool):
                 raise ValueError(f"{name}={flag!r} must be True or False")
-        return cls(obs_mode, renderer, size[0], size[1], bool(rgb_array), tuple(projections), bool(human), real_time, lockstep, tuple(window_size))
+        if isinstance(outputs, str) or not all(output in OUTPUTS for output in outputs):
+            raise ValueError(f"outputs={outputs!r} must be a list drawn from {list(OUTPUTS)}")
+        return cls(obs_mode, renderer, size[0], size[1], bool(rgb_array), tuple(projections), bool(human), real_time, lockstep, tuple(window_size), tuple(outputs))
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ViewSettings:
-        return cls.from_options(**{**data, "projections": tuple(data.get("projections", ())), "window_size": tuple(data.get("window_size", WINDOW_DEFAULT_SIZE))})
+        return cls.from_options(**{
+            **data,
+            "projections": tuple(data.get("projections", ())),
+            "window_size": tuple(data.get("window_size", WINDOW_DEFAULT_SIZE)),
+            "outputs": tuple(data.get("outputs", ())),
+        })
 
     def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "projections": list(self.projections), "window_size": list(self.window_size)}
+        return {**asdict(self), "projections": list(self.projections), "window_size": list(self.window_size), "outputs": list(self.outputs)}
 
     @property
     def renders(self) -> bool:

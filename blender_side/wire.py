@@ -1,4 +1,4 @@
-"""The blendgym wire protocol, version 7: docs/protocol.md in code.
+"""The blendgym wire protocol, version 8: docs/protocol.md in code.
 
 Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
 It needs only numpy and the standard library, so it runs in any Blender's Python.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 # Where a server started inside a running Blender listens unless told otherwise (docs/live.md, "Attach").
 DEFAULT_ATTACH_ADDRESS = "tcp://127.0.0.1:5710"
 
@@ -25,6 +25,7 @@ CLOSE = b"C"
 ATTRIBUTE = b"A"
 IMAGE = b"I"
 WINDOW = b"W"
+ITEM = b"G"
 ERROR = b"E"
 
 # Error kinds, see "Errors" in docs/protocol.md.
@@ -40,6 +41,9 @@ STEP_REPLY = struct.Struct("<cBBxId")  # opcode, terminated, truncated, info len
 RESET_REPLY = struct.Struct("<cxxxI")  # opcode, info length
 IMAGE_REPLY = struct.Struct("<cxxxIII")  # opcode, height, width, channels
 WINDOW_REPLY = struct.Struct("<cxxxI")  # opcode, description length
+ITEM_REPLY = struct.Struct("<cxxxI")  # opcode, description length
+# The dtypes an item's arrays may have (docs/protocol.md, "Items"); anything else is a protocol error.
+ITEM_DTYPES = ("uint8", "uint16", "int32", "float32", "float64")
 
 
 class ProtocolError(Exception):
@@ -213,6 +217,19 @@ def encode_attribute(request: dict[str, Any]) -> bytes:
         raise ValueError(f"attribute values and arguments must be JSON serialisable: {exc}") from None
 
 
+def encode_item_request(index: int, seed: int, parameters: dict[str, Any]) -> bytes:
+    """A ``G`` request: make item ``index`` of the stream seeded ``seed`` with these parameter values."""
+    return ITEM + _json({"index": index, "seed": seed, "parameters": parameters})
+
+
+def decode_item_request(frame: bytes) -> tuple[int, int, dict[str, Any]]:
+    request = _json_object(frame, "an item request")
+    index, seed, parameters = request.get("index"), request.get("seed"), request.get("parameters", {})
+    if type(index) is not int or type(seed) is not int or index < 0 or seed < 0 or not isinstance(parameters, dict):
+        raise ProtocolError("an item request is a JSON object with a non-negative integer index and seed, and an object of parameters")
+    return index, seed, parameters
+
+
 def decode_json_body(frame: bytes) -> Any:
     return _load_json(memoryview(frame)[1:])
 
@@ -277,6 +294,46 @@ def decode_window_reply(frame: bytes) -> tuple[np.ndarray, list[float] | None]:
         raise ProtocolError(f"window reply of {len(frame)} bytes does not hold {height}x{width}x3 pixels")
     image = np.frombuffer(frame, np.uint8, height * width * 3, start).reshape(height, width, 3).copy()
     return image, description["camera_frame"]
+
+
+def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+    """A ``G`` reply: a JSON description (the item's labels, and the name, dtype and shape of each array),
+    then each array's bytes, C order, each starting 8-aligned."""
+    for name, array in arrays.items():
+        if array.dtype.name not in ITEM_DTYPES:
+            raise ValueError(f"item array {name!r} has dtype {array.dtype.name}; the protocol carries {list(ITEM_DTYPES)}")
+    description = _json({"labels": labels, "arrays": [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape)} for name, array in arrays.items()]})
+    parts, offset = [ITEM_REPLY.pack(ITEM, len(description)), description], ITEM_REPLY.size + len(description)
+    for array in arrays.values():
+        parts.append(bytes(aligned(offset) - offset))
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        parts.append(data)
+        offset = aligned(offset) + len(data)
+    return b"".join(parts)
+
+
+def decode_item_reply(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An item's labels and its arrays (fresh, writable)."""
+    _, length = _header(ITEM_REPLY, frame)
+    end = ITEM_REPLY.size + length
+    description = _load_json(memoryview(frame)[ITEM_REPLY.size : end])
+    if not isinstance(description, dict) or not isinstance(description.get("labels"), dict) or not isinstance(description.get("arrays"), list):
+        raise ProtocolError("an item reply's description is a JSON object with labels (an object) and arrays (a list)")
+    arrays, offset = {}, end
+    for entry in description["arrays"]:
+        name, dtype, shape = entry["name"], entry["dtype"], entry["shape"]
+        if not isinstance(name, str) or dtype not in ITEM_DTYPES or not all(type(size) is int and size >= 0 for size in shape):
+            raise ProtocolError(f"an item array is named, of a dtype among {list(ITEM_DTYPES)} and of a non-negative shape, got {entry!r}")
+        offset = aligned(offset)
+        kind = np.dtype(dtype).newbyteorder("<")
+        count = int(np.prod(shape, dtype=np.int64))
+        if offset + count * kind.itemsize > len(frame):
+            raise ProtocolError(f"item reply of {len(frame)} bytes ends inside array {name!r}")
+        arrays[name] = np.frombuffer(frame, kind, count, offset).reshape(shape).astype(dtype)
+        offset += count * kind.itemsize
+    if offset != len(frame):
+        raise ProtocolError(f"item reply of {len(frame)} bytes holds {len(frame) - offset} bytes after its last array")
+    return description["labels"], arrays
 
 
 def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:

@@ -9,6 +9,7 @@ from .env import BlenderEnv, Screenshot, attach
 from .errors import (
     BlenderAttributeError,
     BlenderCallError,
+    BlenderDataError,
     BlenderEnvError,
     BlenderEnvValueError,
     BlenderNotFoundError,
@@ -29,6 +30,7 @@ __all__ = [
     "Blender",
     "BlenderAttributeError",
     "BlenderCallError",
+    "BlenderDataError",
     "BlenderEnv",
     "BlenderEnvError",
     "BlenderEnvValueError",

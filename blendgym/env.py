@@ -108,6 +108,13 @@ class Screenshot:
         return np.array([x0 + x / width * (x1 - x0), y0 + y / height * (y1 - y0)])
 
 
+def generator_served(hello: dict[str, Any], name: str) -> ValueError | None:
+    """The error to raise where a Blender's handshake says it serves a data generator rather than an env."""
+    if hello.get("generator") is not True:
+        return None
+    return ValueError(f"{name}: {hello.get('env_class')} is a data generator, not an env: stream its items with blendgym.data.BlenderDataset")
+
+
 def resolve_env_class(env_class: str) -> str:
     """``env_class`` with a file path made absolute, so that Blender finds it from any working directory."""
     location, separator, class_name = env_class.rpartition(":")
@@ -322,6 +329,10 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
         else:
             process = self._launch(seed)
+        not_an_env = generator_served(process.hello, process.name)
+        if not_an_env is not None:
+            process.close()
+            raise not_an_env
         spaces_json = (process.hello["observation_space"], process.hello["action_space"])
         if self._spaces_json is not None and spaces_json != self._spaces_json:
             process.close()

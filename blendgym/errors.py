@@ -48,6 +48,11 @@ class BlenderAttributeError(BlenderCallError, AttributeError):
     """An attribute request named something the Blender-side env does not offer; the episode goes on."""
 
 
+class BlenderDataError(BlenderEnvError):
+    """A data generator failed to make an item; the message names the item, its seed and parameters, and
+    ``remote_traceback`` holds Blender's traceback."""
+
+
 class BlenderRestartLimitError(BlendgymError):
     """A pool's Blender process failed more often than its restart limit allows; the pool gave up on it."""
 

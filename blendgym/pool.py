@@ -164,6 +164,8 @@ class BlenderPool:
             return
         self._closed = True
         for process in self.processes:
+            process.ask_to_close()
+        for process in self.processes:
             process.close()
         self.context.term()
         if self.doorbell is not None:
@@ -306,7 +308,7 @@ class BlenderPool:
 
     def _check_spaces(self, process: BlenderProcess) -> None:
         for key in ("observation_space", "action_space"):
-            if process.hello[key] != self.hello[key]:
+            if process.hello.get(key) != self.hello.get(key):
                 raise BlenderProtocolError(f"{process.name}: declares a different {key.replace('_', ' ')} than {self.processes[0].name}")
 
 

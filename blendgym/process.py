@@ -108,7 +108,7 @@ class BlenderProcess(Channel):
                 pass_fds=(channel_lane.fd, channel_lane.doorbell.fd) if channel_lane is not None else (),
                 start_new_session=True,  # Ctrl-C in a terminal reaches the host, which closes Blender itself.
                 # Blender's own temporary files (its session folder, quit.blend) go to the private directory.
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
+                env={**_placed_environment(cpu), **os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
             )
         self.name = f"{name} [{blender.describe()}, pid {self.process.pid}]"
         self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory, channel_lane, self._own_doorbell)
@@ -141,13 +141,22 @@ class BlenderProcess(Channel):
             self.process.kill()
             self.process.wait()
 
+    def ask_to_close(self) -> None:
+        """Ask Blender to exit without waiting, so that a pool's processes end together; ``close`` waits."""
+        if self._finalizer.alive and self.alive and self.pending is None:
+            try:
+                self.send(wire.CLOSE, "close")
+            except Exception:
+                pass  # Killed by close().
+
     def close(self) -> None:
         """Ask Blender to exit, wait briefly, then kill it; idempotent."""
         # At interpreter exit the finalizer may have killed the process already; the socket is closed anyway,
         # or terminating a shared context would wait for it forever.
-        if self._finalizer.alive and self.alive and self.pending is None:
+        self.ask_to_close()
+        if self._finalizer.alive and self.alive and self.pending == "close":
             try:
-                self.request(wire.CLOSE, CLOSE_TIMEOUT, "close")
+                self.receive(CLOSE_TIMEOUT)
                 self.process.wait(CLOSE_TIMEOUT)
             except Exception:
                 pass  # Killed below.
@@ -170,6 +179,14 @@ def _command(blender: Blender, view: ViewSettings, cpu: int | None) -> list[str]
         mode = ["-b"]
     threads = ["--threads", "1"] if cpu is not None else []
     return [blender.program, *mode, *threads, "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
+
+
+def _placed_environment(cpu: int | None) -> dict[str, str]:
+    """Defaults (the user's environment overrides them) for a Blender placed on one core: Mesa's software
+    rasterizer (llvmpipe, the GPU of a machine without one) draws in the calling thread instead of handing
+    each drawing to worker threads that could only take turns on that core (640x480 data items: 6.7 ms
+    instead of 8.9 ms; docs/benchmarks.md, "Data")."""
+    return {"LP_NUM_THREADS": "0"} if cpu is not None else {}
 
 
 def _memory_directory() -> str | None:

@@ -17,7 +17,7 @@ from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 
 from . import affinity
 from .blender import find_blender
-from .env import RENDER_MODES, Screenshot, Timeout, check_display, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
+from .env import RENDER_MODES, Screenshot, Timeout, check_display, generator_served, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
 from .channel import decode_reply
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
@@ -166,6 +166,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             lane=uses_lane(transport, view),
         )
         hello = self._pool.hello
+        not_an_env = generator_served(hello, self.env_id)
+        if not_an_env is not None:
+            self._pool.close()
+            raise not_an_env
         affinity.warn_once_if_torch_crowds_the_cores(num_envs, self.env_id)
         self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])
         self.single_action_space: Space[Any] = to_gymnasium(hello["action_space"])

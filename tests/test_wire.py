@@ -114,3 +114,33 @@ def test_a_reply_shorter_than_its_header_is_a_protocol_error() -> None:
     for split in (wire.split_step_reply, wire.split_reset_reply, wire.decode_image_reply, wire.decode_window_reply):
         with pytest.raises(wire.ProtocolError, match="shorter than its"):
             split(b"S\x00")
+
+
+def test_an_item_reply_round_trips_its_labels_and_arrays() -> None:
+    arrays = {
+        "rgb": np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3),
+        "depth": np.array([[1.5, np.inf, 2.0]], dtype=np.float32),
+        "segmentation": np.array([[0, 1, 65535]], dtype=np.uint16),
+    }
+    labels = {"index": 4, "objects": [{"id": 1, "box": [0, 0, 2, 1]}]}
+    frame = wire.encode_item_reply(labels, arrays)
+    decoded_labels, decoded = wire.decode_item_reply(frame)
+    assert decoded_labels == labels and list(decoded) == list(arrays)
+    for name, array in arrays.items():
+        np.testing.assert_array_equal(decoded[name], array)
+        assert decoded[name].dtype == array.dtype and decoded[name].flags.writeable
+    start = wire.ITEM_REPLY.size + int.from_bytes(frame[4:8], "little")
+    assert frame[wire.aligned(start) : wire.aligned(start) + 18] == arrays["rgb"].tobytes()
+
+
+def test_malformed_item_frames_are_protocol_errors() -> None:
+    frame = wire.encode_item_reply({"index": 0}, {"depth": np.zeros((2, 2), np.float32)})
+    for broken in (frame[:-1], frame + b"\0" * 8, frame[:6]):
+        with pytest.raises(wire.ProtocolError):
+            wire.decode_item_reply(broken)
+    with pytest.raises(ValueError, match="dtype"):
+        wire.encode_item_reply({}, {"mask": np.zeros(2, dtype=bool)})
+    assert wire.decode_item_request(wire.encode_item_request(3, 7, {"size": 1.0})) == (3, 7, {"size": 1.0})
+    for body in (b'G{"index": -1, "seed": 0}', b'G{"index": 1.5, "seed": 0}', b'G{"index": 1, "seed": 0, "parameters": []}', b"G[]"):
+        with pytest.raises(wire.ProtocolError):
+            wire.decode_item_request(body)

@@ -1,0 +1,339 @@
+"""Labelled renders from Blender, streamed into PyTorch: ``BlenderDataset`` (docs/data.md).
+
+A pool of Blender processes (pool.py) serves a Blender-side ``Generator``; the dataset asks them for items
+by index, at most ``max_in_flight`` at a time, and yields them in index order. Item *i* is a pure function
+of the dataset's seed, *i* and the parameter values it was asked with, so the same seed gives the same items
+whatever the number of processes or DataLoader workers, and an item whose Blender died or hung is simply
+asked for again from a fresh process. Nothing crosses the wire but JSON and raw arrays (docs/protocol.md,
+"Items").
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+import time
+import weakref
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from blendgym_blender import wire
+from blendgym_blender.view import OUTPUTS, ViewSettings
+
+from . import affinity
+from .blender import find_blender
+from .env import resolve_blend_file, resolve_env_class
+from .errors import BlenderDataError, BlenderEnvError, BlendgymError
+from .pool import BlenderPool, Failure
+from .process import uses_lane
+from .recording import ShardWriter
+
+# The generators blendgym ships: name -> (class, keyword arguments).
+GENERATORS: dict[str, tuple[str, dict[str, Any]]] = {
+    "blendgym/Shapes-v0": ("blendgym_envs.shapes:Shapes", {}),
+}
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """How a ``BlenderDataset`` runs its Blender processes.
+
+    ``blender``: which Blender (``find_blender``); ``blend_file``: a scene file opened before the generator is
+    built; ``timeout``: seconds one item may take before its process counts as hung, is killed and restarted
+    (the item is asked for again); ``max_restarts``: restarts allowed to one process within a minute.
+    ``cpu_affinity``: placement of the processes, as for the envs (blendgym never moves the calling thread).
+    """
+
+    blender: str | None = None
+    blend_file: str | None = None
+    startup_timeout: float = 60.0
+    timeout: float = 60.0
+    max_restarts: int = 3
+    cpu_affinity: affinity.CpuAffinity | list[int] = "auto"
+    generator_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+class ParameterBoard:
+    """The parameter values that the next items are made with, shared by the dataset and its DataLoader
+    workers through a small JSON file in a private directory (workers may be forked or spawned). It is read
+    for every item asked for: tens of microseconds against milliseconds of rendering."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.directory = directory = tempfile.mkdtemp(prefix="blendgym-data-")
+        self.path = os.path.join(directory, "parameters.json")
+        self.write(values)
+        self._finalizer = weakref.finalize(self, _remove_in_creator, directory, os.getpid())
+
+    def write(self, values: dict[str, Any]) -> None:
+        """Replace the values, atomically: a reader sees the old file or the new one."""
+        try:
+            text = json.dumps(values)
+        except TypeError as error:
+            raise ValueError(f"parameter values must be JSON: {error}") from None
+        partial = self.path + ".partial"
+        with open(partial, "w") as file:
+            file.write(text)
+        os.replace(partial, self.path)
+
+    def read(self) -> dict[str, Any]:
+        with open(self.path) as file:
+            values: dict[str, Any] = json.load(file)
+        return values
+
+
+def _remove_in_creator(directory: str, creator: int) -> None:
+    """Remove ``directory`` in the process that made it only: DataLoader workers inherit the board too."""
+    if os.getpid() == creator:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
+    """Items made by ``num_processes`` Blender processes running ``generator``, for a ``DataLoader``.
+
+    Args:
+        generator: a registered name (``blendgym/Shapes-v0``) or the Blender-side ``Generator`` class as
+            ``module:Class`` or ``path/file.py:Class``.
+        num_items: items per epoch (each index once); None streams without end.
+        seed: item *i* is made with ``numpy.random.default_rng([seed, i])`` in Blender.
+        num_processes: Blender processes in all; with DataLoader workers, worker *w* runs processes
+            *w*, *w* + workers, ... (at least one) and makes items *w*, *w* + workers, ...
+        outputs: arrays in each item besides its labels: ``rgb``, ``depth``, ``segmentation``, ``boxes``
+            (boxes and visibility go into the objects' labels).
+        width, height, renderer: image size and renderer (``fast``, ``workbench``, ``quality``, ``cycles``).
+        parameters: initial values of the generator's declared parameters; ``set_parameters`` changes them.
+        max_in_flight: items asked for and not yet yielded, per worker (default: 2 per process): memory stays
+            bounded, and a parameter change reaches items asked for after it.
+        record: a directory to write every yielded item to, as tar shards of ``shard_items`` items
+            (recording.py; replay with ``RecordedDataset``).
+        settings: how the processes run (``StreamSettings``).
+    """
+
+    def __init__(
+        self,
+        generator: str,
+        *,
+        num_items: int | None,
+        seed: int = 0,
+        num_processes: int = 1,
+        outputs: Iterable[str] = ("rgb", "boxes"),
+        width: int = 640,
+        height: int = 480,
+        renderer: str = "fast",
+        parameters: dict[str, Any] | None = None,
+        max_in_flight: int | None = None,
+        record: str | os.PathLike[str] | None = None,
+        shard_items: int = 1000,
+        settings: StreamSettings | None = None,
+    ) -> None:
+        super().__init__()
+        if num_items is not None and (not isinstance(num_items, int) or num_items < 0):
+            raise ValueError(f"num_items must be a non-negative int or None, got {num_items!r}")
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        if not isinstance(num_processes, int) or num_processes < 1:
+            raise ValueError(f"num_processes must be at least 1, got {num_processes!r}")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight!r}")
+        self.name, self.generator_class, kwargs = _resolve(generator)
+        self.settings = settings or StreamSettings()
+        self.generator_kwargs = {**kwargs, **self.settings.generator_kwargs}
+        self.view = ViewSettings.from_options(renderer=renderer, width=width, height=height, outputs=tuple(outputs))
+        if self.view.renderer == "eevee":
+            raise ValueError("renderer='eevee' takes seconds per image without a GPU; use 'fast', 'workbench', 'quality' or 'cycles'")
+        self.num_items = num_items
+        self.seed = seed
+        self.num_processes = num_processes
+        self.max_in_flight = max_in_flight
+        self.record = None if record is None else Path(record)
+        self.shard_items = shard_items
+        self.blend_file = resolve_blend_file(self.settings.blend_file, self.name)
+        self.board = ParameterBoard(dict(parameters or {}))
+
+    def set_parameters(self, values: dict[str, Any]) -> None:
+        """Make items asked for from now on with these parameter values (merged into the current ones).
+
+        Up to ``max_in_flight`` items already asked for, per worker, still carry the old values; every item
+        says which values made it (``item["parameters"]``). Blender checks the values against the
+        generator's declarations: a bad one fails the next item with a ``BlenderDataError`` naming it."""
+        self.board.write({**self.board.read(), **values})
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The values that items asked for now are made with (beyond them, the generator's defaults)."""
+        return self.board.read()
+
+    def __len__(self) -> int:
+        if self.num_items is None:
+            raise TypeError(f"{self.name}: an endless BlenderDataset (num_items=None) has no length")
+        return self.num_items
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        worker = get_worker_info()
+        worker_id, workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
+        indices: Iterable[int] = itertools.count(worker_id, workers) if self.num_items is None else range(worker_id, self.num_items, workers)
+        processes = max(1, len(range(worker_id, self.num_processes, workers)))
+        return ItemStream(self, indices, processes, worker_id)
+
+
+class ItemStream(Iterator[dict[str, Any]]):
+    """One worker's items of a ``BlenderDataset`` epoch, in index order, from its own pool of processes.
+
+    ``items``, ``items_per_second``, ``in_flight`` and ``restarts`` say how streaming goes.
+    """
+
+    def __init__(self, dataset: BlenderDataset, indices: Iterable[int], processes: int, worker_id: int) -> None:
+        self._finished = True  # until the pool is up: __del__ after a failed start has nothing to end
+        self.dataset = dataset
+        self.todo = iter(indices)
+        self.limit = dataset.max_in_flight or 2 * processes
+        self.name = f"{dataset.name} (worker {worker_id})" if get_worker_info() is not None else dataset.name
+        settings = dataset.settings
+        self.pool = BlenderPool(
+            processes,
+            find_blender(settings.blender),
+            dataset.generator_class,
+            dataset.generator_kwargs,
+            name=self.name,
+            view=dataset.view,
+            blend_file=dataset.blend_file,
+            seeds=[None] * processes,
+            placement=affinity.place(processes, settings.cpu_affinity),
+            startup_timeout=settings.startup_timeout,
+            timeout=settings.timeout,
+            max_restarts=settings.max_restarts,
+            restart_window=60.0,
+            lane=uses_lane("auto", dataset.view),
+        )
+        if self.pool.hello.get("generator") is not True:
+            self.pool.close()
+            raise ValueError(f"{dataset.name}: {dataset.generator_class} is an env, not a blendgym_blender.generator.Generator")
+        self.writer = ShardWriter(dataset.record, f"{worker_id:03d}", dataset.shard_items) if dataset.record is not None else None
+        self.asked: deque[int] = deque()  # indices asked for and not yet yielded, in order
+        self.working: dict[int, tuple[int, bytes]] = {}  # process -> (index, its request)
+        self.done: dict[int, dict[str, Any]] = {}
+        self.idle = list(range(processes))
+        self.items = 0
+        self.restarts = 0
+        self.started = time.monotonic()
+        self._finished = False
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.asked)
+
+    @property
+    def items_per_second(self) -> float:
+        return self.items / max(time.monotonic() - self.started, 1e-9)
+
+    def __next__(self) -> dict[str, Any]:
+        if self._finished:
+            raise StopIteration
+        try:
+            self._ask()
+            if not self.asked:
+                self.close()
+                raise StopIteration
+            while self.asked[0] not in self.done:
+                self._collect()
+                self._ask()
+            item = self.done.pop(self.asked.popleft())
+            if self.writer is not None:
+                self.writer.add(item)
+            self.items += 1
+            return item
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """End this worker's processes and finish its last recording shard; idempotent."""
+        if self._finished:
+            return
+        self._finished = True
+        self.pool.close()
+        if self.writer is not None:
+            self.writer.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def _ask(self) -> None:
+        """Ask idle processes for the next items, while fewer than the limit are in flight."""
+        while self.idle and len(self.asked) < self.limit:
+            index = next(self.todo, None)
+            if index is None:
+                return
+            process = self.idle.pop()
+            request = wire.encode_item_request(index, self.dataset.seed, self.dataset.board.read())
+            self.working[process] = (index, request)
+            self.asked.append(index)
+            self.pool.send(process, request, f"item {index}")
+
+    def _collect(self) -> None:
+        for process, reply in self.pool.collect(list(self.working), 1):
+            index, request = self.working[process]
+            if isinstance(reply, Failure):
+                # The process was replaced; the item is made again, identically, by the fresh one.
+                self.restarts += 1
+                self.pool.send(process, request, f"item {index}")
+                continue
+            del self.working[process]
+            self.idle.append(process)
+            if isinstance(reply, BlendgymError):
+                raise self._failed(index, request, reply) from None
+            labels, arrays = wire.decode_item_reply(reply)
+            self.done[index] = {**labels, **arrays}
+
+
+    def _failed(self, index: int, request: bytes, error: BlendgymError) -> BlenderDataError:
+        _, seed, values = wire.decode_item_request(request)
+        what = f"{self.name}: making item {index} (seed {seed}, parameters {values}) failed in Blender"
+        if not isinstance(error, BlenderEnvError):
+            return BlenderDataError(f"{what}: {error}")
+        # A traceback's last line is the exception: "Type: message".
+        message = error.remote_traceback.strip().splitlines()[-1] if error.remote_traceback.strip() else error.remote_type
+        return BlenderDataError(
+            f"{what} with {message}. The stream stops here: fix the generator (or the parameter value) and iterate again."
+            f"\n\nBlender traceback:\n{error.remote_traceback}",
+            error.remote_type,
+            error.remote_traceback,
+        )
+
+
+def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """A batch of items for ``DataLoader(collate_fn=...)``: arrays stacked into tensors, every other field
+    (index, seed, parameters, camera, objects, labels) a list with one entry per item."""
+    batch: dict[str, Any] = {}
+    for key in items[0]:
+        values = [item[key] for item in items]
+        batch[key] = torch.from_numpy(np.stack(values)) if isinstance(values[0], np.ndarray) else values
+    return batch
+
+
+def register_generator(name: str, generator_class: str, **kwargs: Any) -> None:
+    """Make ``BlenderDataset(name, ...)`` build ``generator_class`` (``module:Class`` or ``file.py:Class``,
+    resolved now) with ``kwargs``."""
+    GENERATORS[name] = (resolve_env_class(generator_class), kwargs)
+
+
+def _resolve(generator: str) -> tuple[str, str, dict[str, Any]]:
+    """The dataset's name, the generator class and its keyword arguments."""
+    if generator in GENERATORS:
+        generator_class, kwargs = GENERATORS[generator]
+        return generator, generator_class, dict(kwargs)
+    if ":" not in generator:
+        raise ValueError(f"generator {generator!r} is neither registered ({sorted(GENERATORS)}) nor of the form module:Class or file.py:Class")
+    return generator, resolve_env_class(generator), {}
+
+
+__all__ = ["OUTPUTS", "BlenderDataset", "ItemStream", "StreamSettings", "collate", "register_generator"]
