@@ -107,13 +107,13 @@ class Protocol:
         self.hello = hello
         self.host_pid: int | None = None
         self.host: str | None = None
-        self.handlers: dict[int, Callable[[bytes], bytes]] = {
+        self.handlers: dict[int, Callable[[bytes], bytes | bytearray]] = {
             wire.HELLO[0]: self.on_hello,
             wire.CLOSE[0]: lambda frame: wire.CLOSE,
             wire.ATTRIBUTE[0]: self.on_attribute,
         }
 
-    def handle(self, frame: bytes) -> bytes:
+    def handle(self, frame: bytes) -> bytes | bytearray:
         """The reply to any frame: a malformed one gets an E reply of kind ``protocol``, and the session goes on
         as if it had not come (docs/protocol.md, "Errors")."""
         handler = self.handlers.get(frame[0]) if frame else None
@@ -226,7 +226,7 @@ class GeneratorSession(Protocol):
         self.handlers[wire.ITEM[0]] = self.on_item
         self.refuse(wire.RESET + wire.STEP + wire.IMAGE + wire.WINDOW, "this Blender serves a data generator, not an env")
 
-    def on_item(self, frame: bytes) -> bytes:
+    def on_item(self, frame: bytes) -> bytes | bytearray:
         index, seed, values = wire.decode_item_request(frame)
         generator = self.generator
         try:

@@ -183,7 +183,7 @@ class Lane(_Shared):
     def _map_data(self) -> mmap.mmap:
         return mmap.mmap(self.fd, os.fstat(self.fd).st_size - HEADER, offset=HEADER)
 
-    def _write(self, frame: bytes, length_offset: int) -> None:
+    def _write(self, frame: bytes | bytearray, length_offset: int) -> None:
         if len(frame) > len(self.data):
             # Sized from the file, not this side's map: the other side may have grown it since, and a file
             # cut shorter under its map would crash it on its next access.
@@ -271,7 +271,7 @@ class Lane(_Shared):
         self.request_ticket = self.word(REQUEST_TICKET)
         return self._read(REQUEST_LENGTH)
 
-    def put_reply(self, frame: bytes) -> None:
+    def put_reply(self, frame: bytes | bytearray) -> None:
         """Write the reply to the request taken last, wake the host if it waits for this lane, and ring the
         doorbell with the ticket for a host that waits for any lane."""
         self._write(frame, REPLY_LENGTH)

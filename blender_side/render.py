@@ -29,6 +29,8 @@ from .view import ViewSettings
 
 # Share of a surface's colour that it keeps when it faces away from the light.
 AMBIENT = 0.35
+# Clip space turned upside down: see FastRenderer._upside_down.
+FLIP_ROWS = Matrix.Diagonal((1.0, -1.0, 1.0, 1.0))
 # Where the fast renderer's light comes from (towards the light) when the scene has no sun lamp.
 DEFAULT_LIGHT = Vector((0.3, -0.8, 0.5)).normalized()
 
@@ -161,22 +163,36 @@ class FastRenderer(Renderer):
 
     A mesh's shape is read the first time it is drawn; object transforms, visibility and material colours are
     read on every frame (rigid bodies, randomised colours). Deforming meshes need an ``EngineRenderer``.
+
+    With ``ids``, the same drawing also paints a second image in which each object named in ``draw``'s
+    ``ids`` has the colour (id mod 256, id div 256, 0) and everything else 0, and keeps the depth buffer:
+    a data item's segmentation and depth come from the drawing that makes its RGB image (labels.py).
     """
 
-    def __init__(self, scene: bpy.types.Scene, width: int, height: int) -> None:
+    def __init__(self, scene: bpy.types.Scene, width: int, height: int, ids: bool = False) -> None:
         super().__init__(scene, width, height)
         create_gpu_context(scene)
-        self.shader = _flat_shader()
-        self.offscreen = gpu.types.GPUOffScreen(width, height)
+        self.ids = ids
+        self.shader = _flat_shader(ids)
+        self.textures = [gpu.types.GPUTexture((width, height), format="RGBA8") for _ in range(2 if ids else 1)]
+        self.depth = gpu.types.GPUTexture((width, height), format="DEPTH_COMPONENT24")
+        self.framebuffer = gpu.types.GPUFrameBuffer(depth_slot=self.depth, color_slots=tuple(self.textures))
         self.batches: dict[str, Any] = {}
 
     def render(self) -> np.ndarray:
-        view_projection = self.camera.view_projection()
+        self.draw({})
+        return self.read_rgb()
+
+    def draw(self, ids: dict[str, int]) -> None:
+        """Draw every visible mesh; with ``ids``, objects so named get that id in the id image."""
+        view_projection = self._upside_down()
         light = _light_direction(self.scene)
         shader = self.shader
-        with self.offscreen.bind():
-            framebuffer = gpu.state.active_framebuffer_get()
-            framebuffer.clear(color=(*_background(self.scene), 1.0), depth=1.0)
+        with self.framebuffer.bind():
+            self.framebuffer.clear(depth=1.0)
+            self.textures[0].clear(format="FLOAT", value=(*_background(self.scene), 1.0))
+            if self.ids:
+                self.textures[1].clear(format="FLOAT", value=(0.0, 0.0, 0.0, 0.0))
             gpu.state.depth_test_set("LESS_EQUAL")
             gpu.state.depth_mask_set(True)
             shader.bind()
@@ -188,16 +204,63 @@ class FastRenderer(Renderer):
                 shader.uniform_float("color", _colour(obj))
                 # The light in the object's own frame, so that normals need no transform.
                 shader.uniform_float("light", (*(world.to_3x3().inverted_safe() @ light).normalized(), AMBIENT))
+                if self.ids:
+                    shader.uniform_float("object_id", id_colour(ids.get(obj.name, 0)))
                 self._batch(obj).draw(shader)
             gpu.state.depth_test_set("NONE")
-            pixels = framebuffer.read_color(0, 0, self.width, self.height, 4, 0, "UBYTE")
-        # Without flattening the buffer first, the array numpy made of it did not hold the image.
-        pixels.dimensions = self.width * self.height * 4
-        return np.asarray(pixels, dtype=np.uint8).reshape(self.height, self.width, 4)[::-1, :, :3].copy()
+
+    def read_rgb(self) -> np.ndarray:
+        """The colour image of the last drawing, H×W×3 uint8, top row first."""
+        return self._read(0, 3)
+
+    def read_ids(self) -> np.ndarray:
+        """The id image of the last drawing, H×W uint16, top row first."""
+        # Red and green hold the id's low and high byte: the low half of each little-endian pixel word.
+        words = self._read(1, 4).reshape(-1).view("<u4")
+        return (words & 0xFFFF).astype(np.uint16).reshape(self.height, self.width)
+
+    def read_depth(self) -> np.ndarray:
+        """The depth buffer of the last drawing, H×W float32 in [0, 1] (1 where nothing was drawn), top row first."""
+        depth = np.empty((self.height, self.width), dtype=np.float32)
+        with self.framebuffer.bind():
+            self.framebuffer.read_depth(0, 0, self.width, self.height, data=gpu.types.Buffer("FLOAT", depth.size, depth))
+        return depth
+
+    def draw_alone(self, objects: list[bpy.types.Object]) -> np.ndarray:
+        """The pixels each of up to four ``objects`` covers with nothing in front of it: an H×W×4 uint8 image
+        (top row first) whose channel k is non-zero where object k would show. Each object adds to its own
+        channel of the id image, with depth testing off."""
+        if not self.ids or len(objects) > 4:
+            raise ValueError("draw_alone needs a renderer made with ids=True, and at most four objects")
+        view_projection = self._upside_down()
+        with self.framebuffer.bind():
+            self.framebuffer.clear(color=(0.0, 0.0, 0.0, 0.0), depth=1.0)
+            self.shader.bind()
+            self.shader.uniform_float("color", (0.0, 0.0, 0.0, 1.0))
+            self.shader.uniform_float("light", (0.0, 0.0, 1.0, 1.0))
+            # Source plus destination, channel by channel (plain ADDITIVE weighs the source by its alpha).
+            gpu.state.blend_set("ADDITIVE_PREMULT")
+            for channel, obj in enumerate(objects):
+                self.shader.uniform_float("model_view_projection", view_projection @ obj.matrix_world)
+                self.shader.uniform_float("object_id", tuple(1.0 if index == channel else 0.0 for index in range(4)))
+                self._batch(obj).draw(self.shader)
+            gpu.state.blend_set("NONE")
+        return self._read(1, 4)
 
     def close(self) -> None:
-        self.offscreen.free()
         self.batches.clear()
+
+    def _upside_down(self) -> Matrix:
+        """The camera's view projection, flipped top to bottom: OpenGL stores the bottom row first, so the
+        framebuffer then holds the image top row first and is read out without a copy."""
+        return FLIP_ROWS @ self.camera.view_projection()
+
+    def _read(self, slot: int, channels: int) -> np.ndarray:
+        """Colour attachment ``slot`` as a new H×W×``channels`` uint8 array, top row first."""
+        pixels = np.empty((self.height, self.width, channels), dtype=np.uint8)
+        with self.framebuffer.bind():
+            self.framebuffer.read_color(0, 0, self.width, self.height, channels, slot, "UBYTE", data=gpu.types.Buffer("UBYTE", pixels.size, pixels))
+        return pixels
 
     def _batch(self, obj: bpy.types.Object) -> Any:
         key = f"{obj.name}\0{obj.data.name}"
@@ -206,6 +269,11 @@ class FastRenderer(Renderer):
             positions, normals = triangles(obj)
             batch = self.batches[key] = batch_for_shader(self.shader, "TRIS", {"position": positions, "normal": normals})
         return batch
+
+
+def id_colour(object_id: int) -> tuple[float, float, float, float]:
+    """The colour that spells ``object_id`` (at most 65535) in an id image."""
+    return ((object_id & 255) / 255.0, (object_id >> 8) / 255.0, 0.0, 1.0)
 
 
 def make_renderer(scene: bpy.types.Scene, settings: ViewSettings, directory: str) -> Renderer:
@@ -277,7 +345,8 @@ def create_gpu_context(scene: bpy.types.Scene) -> None:
         render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage = saved
 
 
-def _flat_shader() -> Any:
+def _flat_shader(ids: bool) -> Any:
+    """Flat-lit material colours in output 0; with ``ids``, the uniform ``object_id`` in output 1."""
     interface = gpu.types.GPUStageInterfaceInfo("blendgym_flat")
     interface.flat("VEC3", "shade")
     info = gpu.types.GPUShaderCreateInfo()
@@ -288,6 +357,9 @@ def _flat_shader() -> Any:
     info.vertex_in(1, "VEC3", "normal")
     info.vertex_out(interface)
     info.fragment_out(0, "VEC4", "frag_color")
+    if ids:
+        info.push_constant("VEC4", "object_id")
+        info.fragment_out(1, "VEC4", "frag_id")
     info.vertex_source(
         "void main() {"
         "  gl_Position = model_view_projection * vec4(position, 1.0);"
@@ -300,7 +372,8 @@ def _flat_shader() -> Any:
         "void main() {"
         "  vec3 c = clamp(shade, 0.0, 1.0);"
         "  frag_color = vec4(mix(c * 12.92, 1.055 * pow(c, vec3(1.0 / 2.4)) - 0.055, step(0.0031308, c)), 1.0);"
-        "}"
+        + ("  frag_id = object_id;" if ids else "")
+        + "}"
     )
     return gpu.shader.create_from_info(info)
 

@@ -296,20 +296,24 @@ def decode_window_reply(frame: bytes) -> tuple[np.ndarray, list[float] | None]:
     return image, description["camera_frame"]
 
 
-def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytes:
+def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytearray:
     """A ``G`` reply: a JSON description (the item's labels, and the name, dtype and shape of each array),
-    then each array's bytes, C order, each starting 8-aligned."""
+    then each array's bytes, C order, each starting 8-aligned. Built in one buffer: images are megabytes."""
     for name, array in arrays.items():
         if array.dtype.name not in ITEM_DTYPES:
             raise ValueError(f"item array {name!r} has dtype {array.dtype.name}; the protocol carries {list(ITEM_DTYPES)}")
     description = _json({"labels": labels, "arrays": [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape)} for name, array in arrays.items()]})
-    parts, offset = [ITEM_REPLY.pack(ITEM, len(description)), description], ITEM_REPLY.size + len(description)
+    offsets, end = [], ITEM_REPLY.size + len(description)
     for array in arrays.values():
-        parts.append(bytes(aligned(offset) - offset))
-        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
-        parts.append(data)
-        offset = aligned(offset) + len(data)
-    return b"".join(parts)
+        offsets.append(aligned(end))
+        end = offsets[-1] + array.nbytes
+    frame = bytearray(end)
+    ITEM_REPLY.pack_into(frame, 0, ITEM, len(description))
+    frame[ITEM_REPLY.size : ITEM_REPLY.size + len(description)] = description
+    for offset, array in zip(offsets, arrays.values(), strict=True):
+        target = np.frombuffer(frame, array.dtype.newbyteorder("<"), array.size, offset).reshape(array.shape)
+        target[...] = array
+    return frame
 
 
 def decode_item_reply(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
