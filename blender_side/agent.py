@@ -84,6 +84,7 @@ class RemoteControlledAgent:
             send(reply)
             if reply[0] == CLOSE_OPCODE:
                 return
+            session.work_ahead()
             if reply[0] == HELLO_OPCODE and self.lane is not None:
                 receive, send = self.receive_from_lane, self.lane.put_reply
 
@@ -125,6 +126,9 @@ class Protocol:
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", str(error))
         except Exception as error:  # Whatever a frame holds, it must not stop the server.
             return wire.encode_error(wire.ERROR_PROTOCOL, "ProtocolError", f"malformed {frame[:1]!r} request: {type(error).__name__}: {error}")
+
+    def work_ahead(self) -> None:
+        """Work done between sending a reply and waiting for the next request. Nothing by default."""
 
     def refuse(self, opcodes: bytes, message: str) -> None:
         """Answer the requests of ``opcodes`` with an E reply of kind ``state`` saying ``message``."""
@@ -217,17 +221,35 @@ class Session(Protocol):
 
 
 class GeneratorSession(Protocol):
-    """The protocol state of one data generator: items on request (docs/protocol.md, "Items")."""
+    """The protocol state of one data generator: items on request (docs/protocol.md, "Items").
+
+    A request names the item to make after this one (``next``): it is made as soon as the reply is sent, and
+    kept, so that Blender works while the host handles the reply; a next request for the same item, seed
+    and parameters is answered with it at once, any other makes its own.
+    """
 
     def __init__(self, generator: Generator, labeller: Labeller, hello: dict[str, Any]) -> None:
         super().__init__(generator, hello)
         self.generator = generator
         self.labeller = labeller
+        self.planned: tuple[int, int, dict[str, Any]] | None = None
+        self.made: tuple[tuple[int, int, dict[str, Any]], bytes | bytearray] | None = None
         self.handlers[wire.ITEM[0]] = self.on_item
         self.refuse(wire.RESET + wire.STEP + wire.IMAGE + wire.WINDOW, "this Blender serves a data generator, not an env")
 
     def on_item(self, frame: bytes) -> bytes | bytearray:
-        index, seed, values = wire.decode_item_request(frame)
+        index, seed, values, following = wire.decode_item_request(frame)
+        made, self.made = self.made, None
+        reply = made[1] if made is not None and made[0] == (index, seed, values) else self._make(index, seed, values)
+        self.planned = (following, seed, values) if following is not None else None
+        return reply
+
+    def work_ahead(self) -> None:
+        if self.planned is not None:
+            planned, self.planned = self.planned, None
+            self.made = (planned, self._make(*planned))
+
+    def _make(self, index: int, seed: int, values: dict[str, Any]) -> bytes | bytearray:
         generator = self.generator
         try:
             changed = {name: value for name, value in values.items() if generator.params.get(name, object()) != _as_held(value)}

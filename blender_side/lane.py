@@ -195,12 +195,16 @@ class Lane(_Shared):
         self.data[: len(frame)] = frame
         self.set_word(length_offset, len(frame))
 
-    def _read(self, length_offset: int) -> bytes:
+    def _read(self, length_offset: int) -> bytearray:
+        """A copy of the frame: a bytearray, so that arrays read from it are writable without another copy."""
         length = self.word(length_offset)
         if length > len(self.data):
             self.data.close()
             self.data = self._map_data()
-        return self.data[:length]
+        frame = bytearray(length)
+        with memoryview(self.data) as whole, whole[:length] as part:
+            frame[:] = part
+        return frame
 
     def describe(self) -> str:
         """What Blender's command line carries: both descriptors (inherited) and both tags."""
@@ -258,7 +262,7 @@ class Lane(_Shared):
             now = time.perf_counter()
         return (words[index] == value) == until_equal
 
-    def take_reply(self) -> bytes:
+    def take_reply(self) -> bytearray:
         return self._read(REPLY_LENGTH)
 
     # Blender's end ---------------------------------------------------------------------------------------
@@ -269,7 +273,7 @@ class Lane(_Shared):
 
     def take_request(self) -> bytes:
         self.request_ticket = self.word(REQUEST_TICKET)
-        return self._read(REQUEST_LENGTH)
+        return bytes(self._read(REQUEST_LENGTH))  # requests are small; error messages quote them as bytes
 
     def put_reply(self, frame: bytes | bytearray) -> None:
         """Write the reply to the request taken last, wake the host if it waits for this lane, and ring the

@@ -217,17 +217,25 @@ def encode_attribute(request: dict[str, Any]) -> bytes:
         raise ValueError(f"attribute values and arguments must be JSON serialisable: {exc}") from None
 
 
-def encode_item_request(index: int, seed: int, parameters: dict[str, Any]) -> bytes:
-    """A ``G`` request: make item ``index`` of the stream seeded ``seed`` with these parameter values."""
-    return ITEM + _json({"index": index, "seed": seed, "parameters": parameters})
+def encode_item_request(index: int, seed: int, parameters: dict[str, Any], following: int | None = None) -> bytes:
+    """A ``G`` request: make item ``index`` of the stream seeded ``seed`` with these parameter values, and
+    then, before the next request comes, item ``following`` with the same values (docs/protocol.md, "Items")."""
+    return ITEM + _json({"index": index, "seed": seed, "parameters": parameters, "next": following})
 
 
-def decode_item_request(frame: bytes) -> tuple[int, int, dict[str, Any]]:
+def decode_item_request(frame: bytes) -> tuple[int, int, dict[str, Any], int | None]:
     request = _json_object(frame, "an item request")
-    index, seed, parameters = request.get("index"), request.get("seed"), request.get("parameters", {})
-    if type(index) is not int or type(seed) is not int or index < 0 or seed < 0 or not isinstance(parameters, dict):
-        raise ProtocolError("an item request is a JSON object with a non-negative integer index and seed, and an object of parameters")
-    return index, seed, parameters
+    index, seed, parameters, following = request.get("index"), request.get("seed"), request.get("parameters", {}), request.get("next")
+    if (
+        type(index) is not int
+        or type(seed) is not int
+        or index < 0
+        or seed < 0
+        or not isinstance(parameters, dict)
+        or not (following is None or (type(following) is int and following >= 0))
+    ):
+        raise ProtocolError("an item request is a JSON object with a non-negative integer index and seed, an object of parameters, and a next index or null")
+    return index, seed, parameters, following
 
 
 def decode_json_body(frame: bytes) -> Any:
@@ -316,8 +324,8 @@ def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     return frame
 
 
-def decode_item_reply(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """An item's labels and its arrays (fresh, writable)."""
+def decode_item_reply(frame: bytes | bytearray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """An item's labels and its arrays (writable; views of ``frame`` where it is a bytearray)."""
     _, length = _header(ITEM_REPLY, frame)
     end = ITEM_REPLY.size + length
     description = _load_json(memoryview(frame)[ITEM_REPLY.size : end])
@@ -333,7 +341,9 @@ def decode_item_reply(frame: bytes) -> tuple[dict[str, Any], dict[str, np.ndarra
         count = int(np.prod(shape, dtype=np.int64))
         if offset + count * kind.itemsize > len(frame):
             raise ProtocolError(f"item reply of {len(frame)} bytes ends inside array {name!r}")
-        arrays[name] = np.frombuffer(frame, kind, count, offset).reshape(shape).astype(dtype)
+        array = np.frombuffer(frame, kind, count, offset).reshape(shape)
+        # A frame from a lane is a bytearray, whose arrays are writable already; one from a socket is bytes.
+        arrays[name] = array if array.flags.writeable and kind.isnative else array.astype(dtype)
         offset += count * kind.itemsize
     if offset != len(frame):
         raise ProtocolError(f"item reply of {len(frame)} bytes holds {len(frame) - offset} bytes after its last array")

@@ -111,8 +111,9 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
             (boxes and visibility go into the objects' labels).
         width, height, renderer: image size and renderer (``fast``, ``workbench``, ``quality``, ``cycles``).
         parameters: initial values of the generator's declared parameters; ``set_parameters`` changes them.
-        max_in_flight: items asked for and not yet yielded, per worker (default: 2 per process): memory stays
-            bounded, and a parameter change reaches items asked for after it.
+        max_in_flight: items asked for (or planned: each process makes its next item while the host handles
+            its last) and not yet yielded, per worker (default: 3 per process: one asked for, one planned, one done): memory stays bounded, and a
+            parameter change reaches every item asked for after it.
         record: a directory to write every yielded item to, as tar shards of ``shard_items`` items
             (recording.py; replay with ``RecordedDataset``).
         settings: how the processes run (``StreamSettings``).
@@ -195,7 +196,7 @@ class ItemStream(Iterator[dict[str, Any]]):
         self._finished = True  # until the pool is up: __del__ after a failed start has nothing to end
         self.dataset = dataset
         self.todo = iter(indices)
-        self.limit = dataset.max_in_flight or 2 * processes
+        self.limit = dataset.max_in_flight or 3 * processes
         self.name = f"{dataset.name} (worker {worker_id})" if get_worker_info() is not None else dataset.name
         settings = dataset.settings
         self.pool = BlenderPool(
@@ -218,7 +219,8 @@ class ItemStream(Iterator[dict[str, Any]]):
             self.pool.close()
             raise ValueError(f"{dataset.name}: {dataset.generator_class} is an env, not a blendgym_blender.generator.Generator")
         self.writer = ShardWriter(dataset.record, f"{worker_id:03d}", dataset.shard_items) if dataset.record is not None else None
-        self.asked: deque[int] = deque()  # indices asked for and not yet yielded, in order
+        self.taken: deque[int] = deque()  # indices asked for or planned and not yet yielded, in order
+        self.planned: dict[int, int] = {}  # process -> the index it makes next, in advance
         self.working: dict[int, tuple[int, bytes]] = {}  # process -> (index, its request)
         self.done: dict[int, dict[str, Any]] = {}
         self.idle = list(range(processes))
@@ -229,7 +231,7 @@ class ItemStream(Iterator[dict[str, Any]]):
 
     @property
     def in_flight(self) -> int:
-        return len(self.asked)
+        return len(self.taken)
 
     @property
     def items_per_second(self) -> float:
@@ -240,13 +242,13 @@ class ItemStream(Iterator[dict[str, Any]]):
             raise StopIteration
         try:
             self._ask()
-            if not self.asked:
+            if not self.taken:
                 self.close()
                 raise StopIteration
-            while self.asked[0] not in self.done:
+            while self.taken[0] not in self.done:
                 self._collect()
                 self._ask()
-            item = self.done.pop(self.asked.popleft())
+            item = self.done.pop(self.taken.popleft())
             if self.writer is not None:
                 self.writer.add(item)
             self.items += 1
@@ -268,16 +270,30 @@ class ItemStream(Iterator[dict[str, Any]]):
         self.close()
 
     def _ask(self) -> None:
-        """Ask idle processes for the next items, while fewer than the limit are in flight."""
-        while self.idle and len(self.asked) < self.limit:
-            index = next(self.todo, None)
+        """Ask each idle process for its planned item, or the next one, while fewer than the limit are taken;
+        each request also plans the process's following item, which Blender makes while the host is busy."""
+        for process in list(self.idle):
+            index = self.planned.pop(process, None)
             if index is None:
-                return
-            process = self.idle.pop()
-            request = wire.encode_item_request(index, self.dataset.seed, self.dataset.board.read())
+                index = self._take()
+                if index is None:
+                    continue  # another idle process may have an item planned
+            following = self._take()
+            if following is not None:
+                self.planned[process] = following
+            request = wire.encode_item_request(index, self.dataset.seed, self.dataset.board.read(), following)
+            self.idle.remove(process)
             self.working[process] = (index, request)
-            self.asked.append(index)
             self.pool.send(process, request, f"item {index}")
+
+    def _take(self) -> int | None:
+        """The next index of this worker's share, unless the limit of items taken is reached or none is left."""
+        if len(self.taken) >= self.limit:
+            return None
+        index = next(self.todo, None)
+        if index is not None:
+            self.taken.append(index)
+        return index
 
     def _collect(self) -> None:
         for process, reply in self.pool.collect(list(self.working), 1):
@@ -296,7 +312,7 @@ class ItemStream(Iterator[dict[str, Any]]):
 
 
     def _failed(self, index: int, request: bytes, error: BlendgymError) -> BlenderDataError:
-        _, seed, values = wire.decode_item_request(request)
+        _, seed, values, _ = wire.decode_item_request(request)
         what = f"{self.name}: making item {index} (seed {seed}, parameters {values}) failed in Blender"
         if not isinstance(error, BlenderEnvError):
             return BlenderDataError(f"{what}: {error}")

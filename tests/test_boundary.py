@@ -105,7 +105,7 @@ def test_malformed_and_fuzzed_frames_all_get_replies_and_the_env_steps_as_before
             assert reply[:1] == wire.ERROR, f"{frame!r} got {reply[:60]!r}"
             error = json.loads(reply[1:])
             assert error["kind"] in (wire.ERROR_PROTOCOL, wire.ERROR_ENV, wire.ERROR_STATE, wire.ERROR_ATTRIBUTE), error
-        replies = [exchange(frame)[:1] for frame in fuzzed_frames(10_000, seed=1)]
+        replies = [bytes(exchange(frame)[:1]) for frame in fuzzed_frames(10_000, seed=1)]
         assert set(replies) <= {wire.ERROR, wire.HELLO, wire.RESET, wire.STEP, wire.ATTRIBUTE, wire.IMAGE}
         assert process_alive(env.unwrapped.process.process.pid)
         np.testing.assert_array_equal(trajectory(env), expected)

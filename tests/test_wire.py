@@ -140,7 +140,8 @@ def test_malformed_item_frames_are_protocol_errors() -> None:
             wire.decode_item_reply(broken)
     with pytest.raises(ValueError, match="dtype"):
         wire.encode_item_reply({}, {"mask": np.zeros(2, dtype=bool)})
-    assert wire.decode_item_request(wire.encode_item_request(3, 7, {"size": 1.0})) == (3, 7, {"size": 1.0})
-    for body in (b'G{"index": -1, "seed": 0}', b'G{"index": 1.5, "seed": 0}', b'G{"index": 1, "seed": 0, "parameters": []}', b"G[]"):
+    assert wire.decode_item_request(wire.encode_item_request(3, 7, {"size": 1.0}, 5)) == (3, 7, {"size": 1.0}, 5)
+    assert wire.decode_item_request(b'G{"index": 3, "seed": 7}') == (3, 7, {}, None)
+    for body in (b'G{"index": -1, "seed": 0}', b'G{"index": 1.5, "seed": 0}', b'G{"index": 1, "seed": 0, "parameters": []}', b'G{"index": 1, "seed": 0, "next": -2}', b"G[]"):
         with pytest.raises(wire.ProtocolError):
             wire.decode_item_request(body)
