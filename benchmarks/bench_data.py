@@ -9,8 +9,8 @@ measurement runs in fresh processes:
   for 1 and 2 Blender processes;
 - *in Blender*: the same number of processes, each a Python with the bpy module that builds the same
   generator and makes its share of the same items (``generate`` and the labels) in a loop, placed and
-  tuned as blendgym places and tunes its own (one core each, ``LP_NUM_THREADS=0``); items per second of all
-  of them together, timed by the slowest.
+  tuned as blendgym places and tunes its own (one core each, ``blendgym.process.blender_environment``);
+  items per second of all of them together, timed by the slowest.
 
 Contenders take turns: each round runs every contender once, in the same order; the table shows medians
 over --rounds rounds, and the DataLoader's rate over the in-Blender rate of the same outputs and process
@@ -62,6 +62,7 @@ IN_BLENDER = textwrap.dedent(
 def in_blender(processes: int, outputs: tuple[str, ...], items: int) -> float:
     """Items per second of ``processes`` bpy processes making ``items`` items between them, nothing sent."""
     from blendgym import affinity
+    from blendgym.process import blender_environment
 
     cores = affinity.place(processes, "auto")
     share = items // processes
@@ -71,7 +72,7 @@ def in_blender(processes: int, outputs: tuple[str, ...], items: int) -> float:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
-            env={**os.environ, "LP_NUM_THREADS": "0"},
+            env={**blender_environment(core), **os.environ},
         )
         for index, core in enumerate(cores)
     ]

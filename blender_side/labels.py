@@ -91,22 +91,23 @@ class Labeller:
         return {"pose": [list(row) for row in world], "corners_3d": corners, "center": projected[0].tolist(), "corners": projected[1:].tolist()}
 
     def _add_boxes(self, objects: list[dict[str, Any]], labelled: list[bpy.types.Object], ids: np.ndarray) -> None:
-        counts = np.bincount(ids.ravel(), minlength=len(labelled) + 1)
-        shown = [index for index in range(len(labelled)) if counts[index + 1]]
-        windows = {index: self._window(objects[index]["corners"]) for index in shown}
-        footprints = self._footprints([labelled[index] for index in shown], [windows[index] for index in shown])
+        # Each object's pixels lie inside the window of its projected bounding box: looking there only is
+        # what keeps boxes cheap at 640x480.
+        windows = [self._window(entry["corners"]) for entry in objects]
+        masks = [ids[rows, columns] == entry["id"] for entry, (rows, columns) in zip(objects, windows, strict=True)]
+        visible = [int(np.count_nonzero(mask)) for mask in masks]
+        shown = [index for index, count in enumerate(visible) if count]
+        footprints = dict(zip(shown, self._footprints([labelled[index] for index in shown], [windows[index] for index in shown]), strict=True))
         for index, entry in enumerate(objects):
-            visible = int(counts[index + 1])
-            entry["visible_pixels"] = visible
-            if not visible:
+            entry["visible_pixels"] = visible[index]
+            if not visible[index]:
                 entry["box"], entry["visibility"] = None, 0.0
                 continue
-            rows, columns = windows[index]
-            mask = ids[rows, columns] == index + 1
+            (rows, columns), mask = windows[index], masks[index]
             ys, xs = np.flatnonzero(mask.any(axis=1)) + rows.start, np.flatnonzero(mask.any(axis=0)) + columns.start
             # Pixel edges: pixel (row i, column j) covers [j, j+1] x [i, i+1], as in the projections.
             entry["box"] = [int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1]
-            entry["visibility"] = visible / max(visible, footprints[shown.index(index)])
+            entry["visibility"] = visible[index] / max(visible[index], footprints[index])
 
     def _footprints(self, shown: list[bpy.types.Object], windows: list[tuple[slice, slice]]) -> list[int]:
         """How many pixels each object covers with nothing in front of it, counted inside its window: four

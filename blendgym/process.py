@@ -108,7 +108,7 @@ class BlenderProcess(Channel):
                 pass_fds=(channel_lane.fd, channel_lane.doorbell.fd) if channel_lane is not None else (),
                 start_new_session=True,  # Ctrl-C in a terminal reaches the host, which closes Blender itself.
                 # Blender's own temporary files (its session folder, quit.blend) go to the private directory.
-                env={**_placed_environment(cpu), **os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
+                env={**blender_environment(cpu), **os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
             )
         self.name = f"{name} [{blender.describe()}, pid {self.process.pid}]"
         self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory, channel_lane, self._own_doorbell)
@@ -181,12 +181,19 @@ def _command(blender: Blender, view: ViewSettings, cpu: int | None) -> list[str]
     return [blender.program, *mode, *threads, "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python", bootstrap, "--"]
 
 
-def _placed_environment(cpu: int | None) -> dict[str, str]:
-    """Defaults (the user's environment overrides them) for a Blender placed on one core: Mesa's software
-    rasterizer (llvmpipe, the GPU of a machine without one) draws in the calling thread instead of handing
-    each drawing to worker threads that could only take turns on that core (640x480 data items: 6.7 ms
-    instead of 8.9 ms; docs/benchmarks.md, "Data")."""
-    return {"LP_NUM_THREADS": "0"} if cpu is not None else {}
+def blender_environment(cpu: int | None) -> dict[str, str]:
+    """Defaults for a Blender process (the user's environment overrides them; docs/benchmarks.md, "Data").
+
+    glibc's malloc returns blocks of megabytes to the kernel when they are freed, so every rendered image
+    costs its pages' faults again: keeping blocks under 32 MB in the heap, and up to 64 MB of it free, made a
+    640x480 data item 3.8 ms instead of 5.1. Placed on one core, Mesa's software rasterizer (llvmpipe, the GPU
+    of a machine without one) draws in the calling thread instead of handing each drawing to worker threads
+    that could only take turns on that core (6.7 ms instead of 8.9).
+    """
+    environment = {"MALLOC_MMAP_THRESHOLD_": str(32 << 20), "MALLOC_TRIM_THRESHOLD_": str(64 << 20)}
+    if cpu is not None:
+        environment["LP_NUM_THREADS"] = "0"
+    return environment
 
 
 def _memory_directory() -> str | None:

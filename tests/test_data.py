@@ -166,6 +166,26 @@ def test_a_recording_replays_without_blender_and_loads_with_webdataset(tmp_path:
         np.testing.assert_array_equal(pixels, streamed[index]["rgb"])
 
 
+def test_a_recordings_coco_file_loads_in_pycocotools_with_its_boxes_and_masks(tmp_path: Path) -> None:
+    from pycocotools.coco import COCO
+
+    from blendgym.coco import write_coco
+
+    streamed = list(BlenderDataset(SHAPES, num_items=4, seed=12, outputs=("rgb", "segmentation", "boxes"), record=tmp_path / "shards", **SMALL))
+    write_coco(tmp_path / "shards", tmp_path / "coco.json")
+    coco = COCO(str(tmp_path / "coco.json"))
+    assert sorted(coco.getImgIds()) == [0, 1, 2, 3]
+    assert {category["name"] for category in coco.loadCats(coco.getCatIds())} <= {"cube", "sphere", "cylinder", "cone"}
+    shown = [(item, entry) for item in streamed for entry in item["objects"] if entry["box"] is not None]
+    annotations = coco.loadAnns(coco.getAnnIds())
+    assert len(annotations) == len(shown)
+    for annotation, (item, entry) in zip(annotations, shown, strict=True):
+        assert annotation["image_id"] == item["index"] and coco.loadCats(annotation["category_id"])[0]["name"] == entry["class"]
+        x0, y0, x1, y1 = entry["box"]
+        assert annotation["bbox"] == [x0, y0, x1 - x0, y1 - y0] and annotation["area"] == entry["visible_pixels"]
+        np.testing.assert_array_equal(coco.annToMask(annotation).astype(bool), item["segmentation"] == entry["id"])
+
+
 def test_a_recording_killed_mid_shard_keeps_its_finished_shards(tmp_path: Path) -> None:
     script = textwrap.dedent(f"""
         from blendgym.data import BlenderDataset
@@ -261,3 +281,20 @@ def test_a_blender_executable_streams_the_same_kind_of_items(blender_executable:
         assert item["rgb"].shape == (72, 96, 3) and item["rgb"].any()
         for entry in item["objects"]:
             assert entry["visible_pixels"] == (item["segmentation"] == entry["id"]).sum()
+
+
+@pytest.mark.slow
+def test_the_keypoint_example_learns_from_streamed_items(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(TESTS.parent / "agents" / "train_keypoints.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    errors = result.stdout.split("position error, pixels:")[1].split()
+    model_error, baseline_error = float(errors[1]), float(errors[4])
+    assert model_error < 0.5 * baseline_error, result.stdout[-2000:]
+    accuracy = result.stdout.split("shape accuracy:")[1].split()
+    assert float(accuracy[1]) > float(accuracy[4]), result.stdout[-2000:]
+    assert len(list((tmp_path / "held-out").glob("*.tar"))) == 1

@@ -68,3 +68,16 @@ def test_the_parameter_board_shares_values_and_is_removed_with_its_dataset() -> 
 
     gc.collect()
     assert not Path(directory).exists()
+
+
+def test_masks_become_rle_that_pycocotools_decodes() -> None:
+    from pycocotools import mask as coco_mask
+
+    from blendgym.coco import mask_rle
+
+    rng = np.random.default_rng(1)
+    for mask in (rng.random((7, 5)) > 0.5, np.ones((3, 4), bool), np.zeros((2, 2), bool)):
+        rle = mask_rle(mask)
+        assert sum(rle["counts"]) == mask.size
+        decoded = coco_mask.decode(coco_mask.frPyObjects(rle, *mask.shape))
+        np.testing.assert_array_equal(decoded.astype(bool), mask)
