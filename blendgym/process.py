@@ -1,7 +1,8 @@
 """One Blender process serving one env, and the REQ socket that talks to it (docs/protocol.md).
 
-Processes are ended by ``close()``, by garbage collection, at interpreter exit and on SIGTERM; each also
-exits by itself within a quarter second when its host dies, even by SIGKILL.
+Processes are ended by ``close()``, by garbage collection, at interpreter exit and on SIGTERM; when the host
+dies otherwise (SIGKILL), an idle Blender exits by itself within a quarter second, and the host's janitor
+(janitor.py) kills one that is busy and removes its private directory.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from blendgym_blender import lane as lanes
 from blendgym_blender import wire
 from blendgym_blender.view import ViewSettings
 
+from . import janitor
 from .blender import Blender
 from .channel import Channel
 from .errors import BlenderStartError
@@ -110,6 +112,7 @@ class BlenderProcess(Channel):
                 # Blender's own temporary files (its session folder, quit.blend) go to the private directory.
                 env={**blender_environment(cpu), **os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": self.directory},
             )
+        janitor.watch(self.process.pid, self.directory)
         self.name = f"{name} [{blender.describe()}, pid {self.process.pid}]"
         self._finalizer = weakref.finalize(self, _terminate, self.process, self.directory, channel_lane, self._own_doorbell)
         _live.add(self)
@@ -236,6 +239,8 @@ def _terminate(process: subprocess.Popen[bytes] | None, directory: str, lane: la
         except subprocess.TimeoutExpired:
             pass
     shutil.rmtree(directory, ignore_errors=True)
+    if process is not None:
+        janitor.forget(process.pid)
     for shared in (lane, doorbell):
         if shared is not None:
             shared.close()

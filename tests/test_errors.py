@@ -4,7 +4,6 @@ goes on after a reset. Uses tests/envs/faulty.py, loaded from its path as a user
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -61,10 +60,8 @@ def test_a_dying_blender_is_reported_and_replaced_on_reset(env: blendgym.Blender
 def test_a_hung_blender_times_out_is_killed_and_replaced(env: blendgym.BlenderEnv) -> None:
     env.reset()
     hung = env.process.process.pid
-    started = time.monotonic()
-    with pytest.raises(blendgym.BlenderTimeoutError, match="within 3 s"):
+    with pytest.raises(blendgym.BlenderTimeoutError, match="no reply to step within 3 s; the Blender process was killed"):
         env.step(3)
-    assert 2.5 < time.monotonic() - started < 10
     assert not process_alive(hung)
     env.reset()
     env.step(0)

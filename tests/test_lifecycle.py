@@ -19,7 +19,7 @@ import pytest
 
 import blendgym
 from blendgym import affinity
-from conftest import process_alive
+from conftest import FAULTY_ENV, process_alive
 
 # A host that starts an env, prints its Blender's pid, then trains on random actions until stopped.
 HOST = """
@@ -63,6 +63,26 @@ def test_a_signalled_host_leaves_no_blender(signum: int) -> None:
     assert not os.path.exists(directory)
     if signum == signal.SIGTERM:
         assert host.returncode == -signal.SIGTERM  # the handler re-raised the default action
+
+
+def test_a_host_killed_mid_step_leaves_no_blender_and_no_directory() -> None:
+    # The Blender is inside a step that never ends (Faulty's action 3), so it never looks at its host again.
+    script = f"""
+import blendgym
+env = blendgym.BlenderEnv({FAULTY_ENV!r}, timeout=None)
+env.reset(seed=0)
+print(env.process.process.pid, env.process.directory, flush=True)
+env.step(3)
+"""
+    host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    pid, directory = host.stdout.readline().split()
+    time.sleep(0.5)  # inside the step
+    assert process_alive(int(pid))
+    host.kill()
+    host.wait(10)
+    assert wait_gone(int(pid), 5.0), f"Blender pid {pid} outlived its host killed with SIGKILL mid-step"
+    assert not os.path.exists(directory)
 
 
 def test_interpreter_exit_without_close_leaves_no_blender() -> None:
