@@ -32,18 +32,28 @@ class RemoteControlledAgent:
     """Binds ``endpoint`` and answers hello, reset, step and close requests for one env.
 
     ``parent_pid`` is the host that started this Blender; an attached Blender has none, and watches the
-    process that its session's handshake names instead. With a ``lane``, every request after the handshake
+    process that its session's handshake names instead, and admits only hosts that log in with its ``secret``. With a ``lane``, every request after the handshake
     comes through it, and this process spins for the next one for at most ``spin_limit`` seconds before
     sleeping, while the host has recently sent them that quickly (lane.Spinner).
     """
 
-    def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin_limit: float = 0.0) -> None:
+    def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin_limit: float = 0.0, secret: str | None = None) -> None:
         self.parent_pid = parent_pid
         self.lane = lane
         self.spinner = Spinner(spin_limit)
         self.context = zmq.Context(io_threads=1)
+        self.authenticator = None
         self.socket = self.context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 1000)
+        if secret is not None:
+            # Only peers that log in with the secret get through; the check runs in libzmq's handshake, so a
+            # refused peer's frames never reach the session.
+            from zmq.auth.thread import ThreadAuthenticator
+
+            self.authenticator = ThreadAuthenticator(self.context)
+            self.authenticator.start()
+            self.authenticator.configure_plain(domain="*", passwords={wire.ATTACH_USER.decode(): secret})
+            self.socket.plain_server = True
         self.socket.bind(endpoint)
 
     def host_alive(self) -> bool:
@@ -90,6 +100,8 @@ class RemoteControlledAgent:
 
     def close(self) -> None:
         self.socket.close()
+        if self.authenticator is not None:
+            self.authenticator.stop()
         self.context.term()
         if self.lane is not None:
             self.lane.close()

@@ -13,7 +13,9 @@ and ``attach(...)``, typed into Blender's Python console, serves an env in the B
 
 from __future__ import annotations
 
+import contextlib
 import os
+import secrets
 import shutil
 import socket
 import tempfile
@@ -39,6 +41,8 @@ IDLE_INTERVAL = 0.1
 SCREENSHOT_FILE = "window.png"
 # How far real-time pacing lets the simulation fall behind the wall clock before it stops catching up.
 MAX_LAG = 0.25
+# The interfaces an attach server may bind without allow_remote=True.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 _server: LiveServer | None = None  # the one server of this Blender, shown in the sidebar panel
 
@@ -195,28 +199,78 @@ def serve_in_window(agent: RemoteControlledAgent, session: Session, settings: Vi
     server.start()
 
 
-def attach(env_class: str, address: str = wire.DEFAULT_ATTACH_ADDRESS, *, real_time: bool = False, lockstep: bool = True, **env_kwargs: Any) -> LiveServer:
+def attach(
+    env_class: str,
+    address: str = wire.DEFAULT_ATTACH_ADDRESS,
+    *,
+    real_time: bool = False,
+    lockstep: bool = True,
+    allow_remote: bool = False,
+    **env_kwargs: Any,
+) -> LiveServer:
     """Serve ``env_class`` (``module:Class`` or ``/path/file.py:Class``) in this Blender, on its current
-    scene, until a host connects with ``blendgym.attach(address)`` and closes it. Blender stays open."""
+    scene, until a host connects with ``blendgym.attach(address)`` and closes it. Blender stays open.
+
+    Only hosts that present this server's secret may connect: it is printed here, and written to a file
+    that only this user can read (``wire.attach_secret_path``), where hosts on this machine find it by
+    themselves. A TCP address on another interface than loopback needs ``allow_remote=True``: whoever
+    reaches the port and holds the secret then drives this Blender (docs/live.md, "Attach").
+    """
     from .bootstrap import build_env, handshake
 
     if _server is not None and not _server.ended:
         raise RuntimeError(f"a blendgym server is already running here ({_server.name}); press Stop in the blendgym panel first")
+    check_attach_address(address, allow_remote)
+    secret = secrets.token_urlsafe(24)
     private_dir = tempfile.mkdtemp(prefix="blendgym-attached-")
-    agent = RemoteControlledAgent(address, None)
+    agent = RemoteControlledAgent(address, None, secret=secret)
     try:
         env = build_env(env_class, env_kwargs)
         settings = ViewSettings.from_options(human=True, real_time=real_time, lockstep=lockstep)
         view = View(env.scene, env.observation_space.to_json(), settings, private_dir)
+        secret_path = _keep_secret(address, secret)
     except BaseException:
         agent.close()
         raise
     hello = handshake(env, view, env_id=env_class, env_class=env_class, instance=0, embedded=False, attached=True, lane=False)
-    server = LiveServer(agent, Session(env, view, hello), settings, name=env_class, address=address, private_dir=private_dir, on_end=lambda: shutil.rmtree(private_dir, ignore_errors=True))
+
+    def on_end() -> None:
+        shutil.rmtree(private_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.remove(secret_path)
+
+    server = LiveServer(agent, Session(env, view, hello), settings, name=env_class, address=address, private_dir=private_dir, on_end=on_end)
     register_panel()
     server.start()
-    print(f"blendgym: serving {env_class} at {address}; connect with blendgym.attach({address!r})", flush=True)
+    print(
+        f"blendgym: serving {env_class} at {address}; connect with blendgym.attach({address!r}), which reads the secret "
+        f"from {secret_path} on this machine, or from elsewhere with blendgym.attach({address!r}, secret={secret!r})",
+        flush=True,
+    )
     return server
+
+
+def check_attach_address(address: str, allow_remote: bool) -> None:
+    """Refuse a TCP address on any interface but loopback unless ``allow_remote``; ValueError says why."""
+    if not address.startswith("tcp://"):
+        return
+    interface = address[len("tcp://") :].rpartition(":")[0].strip("[]")
+    if interface in LOOPBACK or allow_remote:
+        return
+    raise ValueError(
+        f"{address} would accept hosts from other machines, and a host drives this Blender: bind 127.0.0.1 (the default), "
+        "or pass allow_remote=True on a network you trust (connections still need the secret)"
+    )
+
+
+def _keep_secret(address: str, secret: str) -> str:
+    """Write ``secret`` where this user's hosts look for it (readable by this user only); its path."""
+    path = wire.attach_secret_path(address)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret)
+    return path
 
 
 # The window ----------------------------------------------------------------------------------------------

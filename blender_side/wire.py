@@ -198,6 +198,19 @@ def encode_hello(host_pid: int, host: str) -> bytes:
     return HELLO + _json({"protocol": PROTOCOL_VERSION, "host_pid": host_pid, "host": host})
 
 
+# An attached Blender admits only hosts that log in with this user name and its secret (ZeroMQ's PLAIN
+# mechanism; docs/protocol.md, "Attached Blender").
+ATTACH_USER = b"blendgym"
+
+
+def attach_secret_path(address: str) -> str:
+    """Where an attached Blender serving ``address`` keeps its secret for hosts of the same user on the same
+    machine: a file only that user can read, under ``$XDG_RUNTIME_DIR`` or ``~/.cache``."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.path.join(os.path.expanduser("~"), ".cache")
+    name = "".join(character if character.isalnum() else "_" for character in address)
+    return os.path.join(base, "blendgym", f"attach-{name}.secret")
+
+
 def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
     """Raises ValueError when options cannot travel as JSON."""
     try:

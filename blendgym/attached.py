@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import socket
 import sysconfig
+import time
 
 from blendgym_blender import wire
 
-from .channel import Channel
+from .channel import ERROR_OPCODE, START_UP, Channel
 from .errors import BlenderStartError
 
 CLOSE_TIMEOUT = 5.0
+# How long one handshake attempt waits before the saved secret is read again.
+RETRY_SECONDS = 1.0
 CONSOLE_LINE = "import blendgym_blender.live as live; live.attach('module:Class')"
 
 
@@ -35,24 +38,52 @@ def import_line() -> str:
 
 
 class AttachedBlender(Channel):
-    """Connects to the server at ``address`` (``tcp://host:port``) and shakes hands within ``connect_timeout`` s."""
+    """Connects to the server at ``address`` (``tcp://host:port``) and shakes hands within ``connect_timeout`` s,
+    presenting ``secret``: by default the one the server wrote for this user on this machine."""
 
-    def __init__(self, address: str, *, name: str | None = None, connect_timeout: float = 10.0) -> None:
+    def __init__(self, address: str, *, name: str | None = None, connect_timeout: float = 10.0, secret: str | None = None) -> None:
         self.address = address
         self.name = name or f"attached Blender at {address}"
         self._gone = False
-        super().__init__(address, None)
-        self.shake_hands()
+        # A server writes its secret when it starts, which may be after this host: without one given, the
+        # saved one is read again, and the handshake tried again with it, until the time is up.
+        deadline = time.monotonic() + connect_timeout
+        used = secret if secret is not None else _saved_secret(address)
+        super().__init__(address, None, secret=used)
+        while True:
+            self.shake_hands()
+            reply = self.poll_reply(min(RETRY_SECONDS, max(deadline - time.monotonic(), 0.0)))
+            if reply is not None:
+                break
+            if time.monotonic() >= deadline:
+                self.close_socket()
+                raise self._not_admitted(connect_timeout, secret, used)
+            used = secret if secret is not None else _saved_secret(address)
+            self.reconnect(used)
+        self.pending = None
         try:
-            self.finish_start(connect_timeout)
-        except BlenderStartError:
-            raise BlenderStartError(
-                f"{self.name}: no blendgym server answered within {connect_timeout:g} s. Start one in Blender's Python "
-                f"console with `{CONSOLE_LINE}` (docs/live.md), and check that its address is {address!r}."
-            ) from None
+            if reply[0] == ERROR_OPCODE:
+                raise self.error_from_reply(reply, START_UP)
+            self.take_hello(reply)
+        except BaseException:
+            self.close_socket()
+            raise
         self.pid = int(self.hello["pid"])
         self.same_machine = self.hello.get("host") == socket.gethostname()
         self.name = f"{name or self.hello['env_id']} [attached Blender {self.hello['blender_version']}, pid {self.pid}, {address}]"
+
+    def _not_admitted(self, connect_timeout: float, given: str | None, used: str | None) -> BlenderStartError:
+        if given is not None:
+            login = "the secret given"
+        elif used is not None:
+            login = f"the secret saved in {wire.attach_secret_path(self.address)}"
+        else:
+            login = "no secret (none was given, and none is saved on this machine)"
+        return BlenderStartError(
+            f"{self.name}: no blendgym server answered within {connect_timeout:g} s, logging in with {login}. Start one in Blender's "
+            f"Python console with `{CONSOLE_LINE}` (docs/live.md), check that its address is {self.address!r}, and, from another "
+            "machine or user, pass secret= with the one Blender printed: the server admits no host without it."
+        )
 
     @property
     def alive(self) -> bool:
@@ -81,3 +112,12 @@ class AttachedBlender(Channel):
                 except Exception:
                     pass  # The server is gone already.
             self.close_socket()
+
+
+def _saved_secret(address: str) -> str | None:
+    """The secret an attached Blender of this user wrote on this machine for ``address``, if any."""
+    try:
+        with open(wire.attach_secret_path(address)) as file:
+            return file.read().strip()
+    except OSError:
+        return None

@@ -55,6 +55,7 @@ class Channel(abc.ABC):
 
     ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions), filled in by
     ``finish_start``. A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
+    ``secret`` logs in to an attached Blender (docs/protocol.md, "Attached Blender").
     With a ``lane`` that Blender accepts in its handshake, every later frame goes through the lane, where
     the host spins for a reply for at most ``spin_limit`` seconds before sleeping, while Blender has
     recently answered that quickly (lane.Spinner).
@@ -62,18 +63,35 @@ class Channel(abc.ABC):
 
     name: str
 
-    def __init__(self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin_limit: float = 0.0) -> None:
+    def __init__(
+        self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin_limit: float = 0.0, secret: str | None = None
+    ) -> None:
         self._own_context = context is None
         self.context = zmq.Context(io_threads=1) if context is None else context
-        self.socket = self.context.socket(zmq.REQ)
-        self.socket.setsockopt(zmq.LINGER, 0)
-        self.socket.connect(endpoint)
+        self.endpoint = endpoint
+        self.socket = self._connect(secret)
         self.lane = lane
         self.spin_limit = spin_limit
         self.transport: Transport = SocketTransport(self.socket)
         self.pending: str | None = None
         self.sent_at = 0.0
         self.hello: dict[str, Any] = {}
+
+    def _connect(self, secret: str | None) -> zmq.Socket[bytes]:
+        socket = self.context.socket(zmq.REQ)
+        socket.setsockopt(zmq.LINGER, 0)
+        if secret is not None:
+            socket.plain_username = wire.ATTACH_USER
+            socket.plain_password = secret.encode()
+        socket.connect(self.endpoint)
+        return socket
+
+    def reconnect(self, secret: str | None) -> None:
+        """A new socket, logging in with ``secret``; whatever was pending is dropped."""
+        self.socket.close(linger=0)
+        self.socket = self._connect(secret)
+        self.transport = SocketTransport(self.socket)
+        self.pending = None
 
     @property
     @abc.abstractmethod

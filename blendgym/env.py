@@ -154,6 +154,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             own scenes"); relative paths are taken from the current directory.
         attach: the address (``tcp://127.0.0.1:5710``) of a server started in a running Blender with
             ``blendgym_blender.live.attach``; ``env_class``, ``blender`` and the view keywords are then unused.
+        attach_secret: the attached server's secret; by default the one it wrote for this user on this machine.
         seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
         startup_timeout: seconds to wait for Blender to start and build the scene.
         timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
@@ -185,6 +186,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         lockstep: bool = True,
         window_size: Any = WINDOW_DEFAULT_SIZE,
         attach: str | None = None,
+        attach_secret: str | None = None,
         blend_file: str | os.PathLike[str] | None = None,
         seed: int | None = None,
         startup_timeout: float = 60.0,
@@ -196,6 +198,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         **env_kwargs: Any,
     ) -> None:
         self.attach_address = attach
+        self.attach_secret = attach_secret
         self._lane = False
         if attach is None:
             if env_class is None:
@@ -326,7 +329,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def _start(self, seed: int | None) -> None:
         process: Channel
         if self.attach_address is not None:
-            process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout)
+            process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout, secret=self.attach_secret)
         else:
             process = self._launch(seed)
         not_an_env = generator_served(process.hello, process.name)
@@ -387,8 +390,11 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         return f"<BlenderEnv {self.env_id}: {process}>"
 
 
-def attach(address: str = wire.DEFAULT_ATTACH_ADDRESS, *, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None) -> BlenderEnv:
+def attach(
+    address: str = wire.DEFAULT_ATTACH_ADDRESS, *, secret: str | None = None, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None
+) -> BlenderEnv:
     """An env served by a Blender that the user opened, where ``blendgym_blender.live.attach`` was called
-    (``python -m blendgym console-line module:Class`` prints the console line; docs/live.md). ``close()`` stops the
-    server and leaves Blender open; closing Blender ends the env's next request with ``BlenderProcessDied``."""
-    return BlenderEnv(attach=address, timeout=timeout, startup_timeout=startup_timeout, env_id=env_id)
+    (``python -m blendgym console-line module:Class`` prints the console line; docs/live.md). ``secret`` is the
+    one that Blender printed; on its own machine it is found without it. ``close()`` stops the server and
+    leaves Blender open; closing Blender ends the env's next request with ``BlenderProcessDied``."""
+    return BlenderEnv(attach=address, attach_secret=secret, timeout=timeout, startup_timeout=startup_timeout, env_id=env_id)

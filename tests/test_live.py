@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from PIL import Image
 
 import blendgym
 from blendgym.attached import console_line, import_line
+from blendgym_blender import wire
 
 from conftest import ARTIFACTS, TESTS, process_alive
 from test_lifecycle import start_host, wait_gone
@@ -226,7 +228,12 @@ def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blend
     log = tmp_path / "blender.log"
     blender = open_by_hand(blender_executable, user_file, console_line(STAMPED_ENV, address), log, presser)
     try:
+        # The server admits only hosts with its secret; on this machine it is found in a file only this user
+        # can read. A wrong one gets no answer at all.
         env = blendgym.attach(address, startup_timeout=60)
+        assert os.stat(wire.attach_secret_path(address)).st_mode & 0o077 == 0
+        with pytest.raises(blendgym.BlenderStartError, match="logging in with the secret given"):
+            blendgym.attach(address, secret="guessed", startup_timeout=3)
         assert env.process.hello["attached"] and env.process.pid == blender.pid
         assert env.render_mode == "human" and env.env_class == STAMPED_ENV
         observation, _ = env.reset(seed=0)
@@ -248,6 +255,22 @@ def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blend
     finally:
         blender.terminate()
         blender.wait(30)
+
+
+def test_an_attach_server_binds_other_interfaces_only_when_told() -> None:
+    script = (
+        "import bpy, blendgym_blender.live as live\n"
+        "try:\n"
+        "    live.attach('blendgym_envs.cartpole:CartPole', 'tcp://0.0.0.0:5799')\n"
+        "except ValueError as error:\n"
+        "    print('refused:', error)\n"
+        "live.check_attach_address('tcp://0.0.0.0:5799', allow_remote=True)\n"
+        "live.check_attach_address('tcp://127.0.0.1:5799', allow_remote=False)\n"
+        "print('allowed')\n"
+    )
+    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120).stdout
+    assert "refused: tcp://0.0.0.0:5799 would accept hosts from other machines" in output and "allow_remote=True" in output
+    assert output.rstrip().endswith("allowed")
 
 
 def test_closing_the_attached_blender_ends_the_host_cleanly(display: str, blender_executable: str, user_file: Path, tmp_path: Path) -> None:
