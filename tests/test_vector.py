@@ -246,3 +246,41 @@ def test_close_and_garbage_collection_end_every_process() -> None:
     del envs
     gc.collect()
     assert wait_gone(pids) == []
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def memory_entries() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+@pytest.mark.slow
+def test_two_hundred_restarts_leak_no_descriptors_and_no_shared_memory() -> None:
+    # The janitor's pipe is opened once per host process (blendgym/janitor.py): open it before counting.
+    BlenderVectorEnv("blendgym_envs.cartpole:CartPole", 1).close()
+    descriptors, entries = open_descriptors(), memory_entries()
+    envs = BlenderVectorEnv("blendgym_envs.cartpole:CartPole", 2, max_restarts=1000)
+
+    def private_directories() -> set[str]:
+        return {os.path.basename(process.directory) for process in envs._pool.processes}
+
+    try:
+        envs.reset(seed=0)
+        envs.step(np.array([0, 1]))
+        others = memory_entries() - private_directories()
+        with_pool = open_descriptors()
+        for restart in range(200):
+            victim = envs.pids[restart % 2]
+            os.kill(victim, signal.SIGKILL)
+            while envs.pids[restart % 2] == victim:
+                envs.step(np.array([0, 1]))
+            envs.step(np.array([0, 1]))  # through the new process's handshake
+            assert wait_gone([victim]) == []
+        # The killed processes' descriptors and private directories are gone; only the live two remain.
+        assert open_descriptors() == with_pool
+        assert memory_entries() == others | private_directories()
+    finally:
+        envs.close()
+    assert open_descriptors() == descriptors and memory_entries() == entries
