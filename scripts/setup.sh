@@ -12,4 +12,6 @@ fi
 # torch first and pinned: an unbounded torch resolves to CUDA builds (~2.6 GB). Where the CPU build is not
 # on the default index, set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
 .venv/bin/python -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+# The recommended embedded Blender, 4.5 LTS, before the extras, which admit 4.2 to 5.0.
+.venv/bin/python -m pip install -q --disable-pip-version-check "bpy>=4.5,<4.6"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[blender,train,data,test,video]"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite: set up, install Debian's blender (3.4) for the executable tests and xvfb for the tests of
-# Blender's window (a virtual display), run pytest.
+# Blender's window (a virtual display), run pytest; with no arguments, then the core tests on bpy 4.2 and 5.0.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,4 +13,8 @@ if [ -n "$missing" ]; then
     $sudo apt-get update -q
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q $missing
 fi
-exec .venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest "$@"
+# The whole suite (no arguments) also runs on the other supported bpy releases.
+if [ $# -eq 0 ]; then
+    bash scripts/test_blender_versions.sh
+fi

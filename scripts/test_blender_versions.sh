@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The core and rendering tests (not the slow ones) on every other bpy release blendgym supports, each in a
+# virtual environment of its own (.venv-bpy-X.Y), so that the main .venv keeps the recommended 4.5 LTS.
+# Debian's Blender 3.4 executable is tested by the main suite (tests marked `executable`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3.11}
+CORE_TESTS="tests/test_cartpole.py tests/test_pendulum.py tests/test_rendering.py tests/test_parameters.py tests/test_vector.py tests/test_errors.py tests/test_data.py tests/test_doctor.py"
+for version in 4.2 5.0; do
+    venv=".venv-bpy-$version"
+    [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+    # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy==$version.*" -e ".[blender,train,data,test,video]"
+    echo "== bpy $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("bpy"))'): $CORE_TESTS"
+    "$venv/bin/python" -m pytest -q -m "not slow and not executable" $CORE_TESTS
+done
