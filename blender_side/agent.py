@@ -148,7 +148,7 @@ class Protocol:
             self.handlers[opcode] = lambda frame: wire.encode_error(wire.ERROR_STATE, "NotServed", message)
 
     def on_hello(self, frame: bytes) -> bytes:
-        request = wire.decode_json_body(frame)
+        request = wire.decode_request_body(frame)
         if not isinstance(request, dict):
             raise wire.ProtocolError("a hello is a JSON object")
         if request.get("protocol") != wire.PROTOCOL_VERSION:
@@ -157,7 +157,7 @@ class Protocol:
         return wire.encode_hello_reply(self.hello)
 
     def on_attribute(self, frame: bytes) -> bytes:
-        request = wire.decode_json_body(frame)
+        request = wire.decode_request_body(frame)
         try:
             if not isinstance(request, dict):
                 raise wire.ProtocolError("an attribute request is a JSON object")
@@ -197,7 +197,7 @@ class Session(Protocol):
         self.refuse(wire.ITEM, "this Blender serves an env, not a data generator")
 
     def on_reset(self, frame: bytes) -> bytes:
-        request = wire.decode_json_body(frame)
+        request = wire.decode_request_body(frame)
         seed, options = (request.get("seed"), request.get("options")) if isinstance(request, dict) else (None, None)
         if not isinstance(request, dict) or not (seed is None or type(seed) is int) or not (options is None or isinstance(options, dict)):
             raise wire.ProtocolError("a reset is a JSON object whose seed is an integer or null and whose options are an object or null")
@@ -214,6 +214,8 @@ class Session(Protocol):
         if self.needs_reset:
             return wire.encode_error(wire.ERROR_STATE, "ResetNeeded", "call reset() before step(): the env has no episode running")
         action = self.action.unpack(frame, len(wire.STEP_REQUEST_PREFIX))
+        if not self.env.action_space.contains(action):
+            raise wire.ProtocolError("the action lies outside the env's action space")
         try:
             observation, reward, terminated, truncated, info = self.env.step(action)
             view = self.view

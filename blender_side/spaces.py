@@ -30,6 +30,11 @@ class Space:
     def to_json(self) -> JSON:
         raise NotImplementedError
 
+    def contains(self, value: Any) -> bool:
+        """Whether ``value``, as the wire layout unpacks it, lies in the space: the Blender side checks every
+        action, for the host's checks do not bind a peer that sends raw frames (docs/protocol.md, "Errors")."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Box(Space):
@@ -49,6 +54,11 @@ class Box(Space):
     def shape(self) -> tuple[int, ...]:
         return tuple(self.low.shape)
 
+    def contains(self, value: Any) -> bool:
+        array = np.asarray(value)
+        # NaN compares false, so it is outside any Box.
+        return array.shape == self.shape and bool(np.all((array >= self.low) & (array <= self.high)))
+
     def to_json(self) -> JSON:
         return {
             "type": "Box",
@@ -67,6 +77,9 @@ class Discrete(Space):
     def to_json(self) -> JSON:
         return {"type": "Discrete", "n": int(self.n), "start": int(self.start)}
 
+    def contains(self, value: Any) -> bool:
+        return self.start <= int(value) < self.start + self.n
+
 
 @dataclass(frozen=True)
 class MultiDiscrete(Space):
@@ -77,6 +90,11 @@ class MultiDiscrete(Space):
         start = self.start if self.start is not None else (0,) * len(self.nvec)
         return {"type": "MultiDiscrete", "nvec": [int(n) for n in self.nvec], "start": [int(s) for s in start]}
 
+    def contains(self, value: Any) -> bool:
+        start = np.asarray(self.start if self.start is not None else (0,) * len(self.nvec))
+        array = np.asarray(value)
+        return array.shape == (len(self.nvec),) and bool(np.all((array >= start) & (array < start + np.asarray(self.nvec))))
+
 
 @dataclass(frozen=True)
 class MultiBinary(Space):
@@ -85,6 +103,10 @@ class MultiBinary(Space):
     def to_json(self) -> JSON:
         return {"type": "MultiBinary", "n": int(self.n)}
 
+    def contains(self, value: Any) -> bool:
+        array = np.asarray(value)
+        return array.shape == (self.n,) and bool(np.all((array == 0) | (array == 1)))
+
 
 @dataclass(frozen=True)
 class Dict(Space):
@@ -92,6 +114,9 @@ class Dict(Space):
 
     def to_json(self) -> JSON:
         return {"type": "Dict", "spaces": {key: space.to_json() for key, space in self.spaces.items()}}
+
+    def contains(self, value: Any) -> bool:
+        return all(space.contains(value[key]) for key, space in self.spaces.items())
 
 
 def _bound(values: Sequence[float | None], sign: float, shape: tuple[int, ...]) -> np.ndarray:

@@ -183,9 +183,28 @@ def _to_builtin(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def _request_json(obj: Any) -> bytes:
+    """A request's JSON: strict, as Blender reads it (no NaN or Infinity); ValueError otherwise."""
+    return json.dumps(obj, separators=(",", ":"), default=_to_builtin, allow_nan=False).encode()
+
+
 def _load_json(data: bytes | memoryview) -> Any:
+    """A reply's JSON, as Python writes it: an env's info may hold NaN."""
     try:
         return json.loads(bytes(data))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError(f"bad JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ProtocolError(f"bad JSON: {name} is not a JSON value")
+
+
+def decode_request_body(frame: bytes) -> Any:
+    """A request's JSON body. JSON has no NaN or Infinity: Python's parser would take them, and a NaN would
+    reach an env's attribute or a generator's parameter, so a request that holds one is a protocol error."""
+    try:
+        return json.loads(bytes(memoryview(frame)[1:]), parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProtocolError(f"bad JSON: {exc}") from None
 
@@ -195,7 +214,7 @@ def _load_json(data: bytes | memoryview) -> Any:
 
 def encode_hello(host_pid: int, host: str) -> bytes:
     """The handshake request; ``host_pid`` and ``host`` (the machine's name) let an attached Blender see the host die."""
-    return HELLO + _json({"protocol": PROTOCOL_VERSION, "host_pid": host_pid, "host": host})
+    return HELLO + _request_json({"protocol": PROTOCOL_VERSION, "host_pid": host_pid, "host": host})
 
 
 # An attached Blender admits only hosts that log in with this user name and its secret (ZeroMQ's PLAIN
@@ -214,7 +233,7 @@ def attach_secret_path(address: str) -> str:
 def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
     """Raises ValueError when options cannot travel as JSON."""
     try:
-        return RESET + _json({"seed": seed, "options": options})
+        return RESET + _request_json({"seed": seed, "options": options})
     except (TypeError, ValueError) as exc:
         raise ValueError(f"reset options must be JSON serialisable: {exc}") from None
 
@@ -225,7 +244,7 @@ def encode_attribute(request: dict[str, Any]) -> bytes:
     Raises ValueError when the request cannot travel as JSON.
     """
     try:
-        return ATTRIBUTE + _json(request)
+        return ATTRIBUTE + _request_json(request)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"attribute values and arguments must be JSON serialisable: {exc}") from None
 
@@ -233,11 +252,13 @@ def encode_attribute(request: dict[str, Any]) -> bytes:
 def encode_item_request(index: int, seed: int, parameters: dict[str, Any], following: int | None = None) -> bytes:
     """A ``G`` request: make item ``index`` of the stream seeded ``seed`` with these parameter values, and
     then, before the next request comes, item ``following`` with the same values (docs/protocol.md, "Items")."""
-    return ITEM + _json({"index": index, "seed": seed, "parameters": parameters, "next": following})
+    return ITEM + _request_json({"index": index, "seed": seed, "parameters": parameters, "next": following})
 
 
 def decode_item_request(frame: bytes) -> tuple[int, int, dict[str, Any], int | None]:
-    request = _json_object(frame, "an item request")
+    request = decode_request_body(frame)
+    if not isinstance(request, dict):
+        raise ProtocolError("an item request is a JSON object")
     index, seed, parameters, following = request.get("index"), request.get("seed"), request.get("parameters", {}), request.get("next")
     if (
         type(index) is not int

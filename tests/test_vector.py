@@ -258,8 +258,6 @@ def memory_entries() -> set[str]:
 
 @pytest.mark.slow
 def test_two_hundred_restarts_leak_no_descriptors_and_no_shared_memory() -> None:
-    # The janitor's pipe is opened once per host process (blendgym/janitor.py): open it before counting.
-    BlenderVectorEnv("blendgym_envs.cartpole:CartPole", 1).close()
     descriptors, entries = open_descriptors(), memory_entries()
     envs = BlenderVectorEnv("blendgym_envs.cartpole:CartPole", 2, max_restarts=1000)
 
