@@ -77,9 +77,9 @@ class ParameterBoard:
     def write(self, values: dict[str, Any]) -> None:
         """Replace the values, atomically: a reader sees the old file or the new one."""
         try:
-            text = json.dumps(values)
-        except TypeError as error:
-            raise ValueError(f"parameter values must be JSON: {error}") from None
+            text = json.dumps(values, allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"parameter values must be JSON (no NaN or Infinity): {error}") from None
         partial = self.path + ".partial"
         with open(partial, "w") as file:
             file.write(text)
@@ -116,6 +116,7 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
             parameter change reaches every item asked for after it.
         record: a directory to write every yielded item to, as tar shards of ``shard_items`` items
             (recording.py; replay with ``RecordedDataset``).
+        progress: show a progress bar per worker (tqdm: items, items/s, items in flight, restarts).
         settings: how the processes run (``StreamSettings``).
     """
 
@@ -134,6 +135,7 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
         max_in_flight: int | None = None,
         record: str | os.PathLike[str] | None = None,
         shard_items: int = 1000,
+        progress: bool = False,
         settings: StreamSettings | None = None,
     ) -> None:
         super().__init__()
@@ -157,6 +159,7 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
         self.max_in_flight = max_in_flight
         self.record = None if record is None else Path(record)
         self.shard_items = shard_items
+        self.progress = progress
         self.blend_file = resolve_blend_file(self.settings.blend_file, self.name)
         self.board = ParameterBoard(dict(parameters or {}))
 
@@ -183,7 +186,7 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
         worker_id, workers = (worker.id, worker.num_workers) if worker is not None else (0, 1)
         indices: Iterable[int] = itertools.count(worker_id, workers) if self.num_items is None else range(worker_id, self.num_items, workers)
         processes = max(1, len(range(worker_id, self.num_processes, workers)))
-        return ItemStream(self, indices, processes, worker_id)
+        return ItemStream(self, indices, processes, worker_id, len(indices) if isinstance(indices, range) else None)
 
 
 class ItemStream(Iterator[dict[str, Any]]):
@@ -192,7 +195,7 @@ class ItemStream(Iterator[dict[str, Any]]):
     ``items``, ``items_per_second``, ``in_flight`` and ``restarts`` say how streaming goes.
     """
 
-    def __init__(self, dataset: BlenderDataset, indices: Iterable[int], processes: int, worker_id: int) -> None:
+    def __init__(self, dataset: BlenderDataset, indices: Iterable[int], processes: int, worker_id: int, total: int | None = None) -> None:
         self._finished = True  # until the pool is up: __del__ after a failed start has nothing to end
         self.dataset = dataset
         self.todo = iter(indices)
@@ -219,6 +222,7 @@ class ItemStream(Iterator[dict[str, Any]]):
             self.pool.close()
             raise ValueError(f"{dataset.name}: {dataset.generator_class} is an env, not a blendgym_blender.generator.Generator")
         self.writer = ShardWriter(dataset.record, f"{worker_id:03d}", dataset.shard_items) if dataset.record is not None else None
+        self.bar = _progress_bar(self.name, total) if dataset.progress else None
         self.taken: deque[int] = deque()  # indices asked for or planned and not yet yielded, in order
         self.planned: dict[int, int] = {}  # process -> the index it makes next, in advance
         self.working: dict[int, tuple[int, bytes]] = {}  # process -> (index, its request)
@@ -252,6 +256,9 @@ class ItemStream(Iterator[dict[str, Any]]):
             if self.writer is not None:
                 self.writer.add(item)
             self.items += 1
+            if self.bar is not None:
+                self.bar.set_postfix(in_flight=self.in_flight, restarts=self.restarts, refresh=False)
+                self.bar.update()
             return item
         except BaseException:
             self.close()
@@ -265,6 +272,8 @@ class ItemStream(Iterator[dict[str, Any]]):
         self.pool.close()
         if self.writer is not None:
             self.writer.close()
+        if self.bar is not None:
+            self.bar.close()
 
     def __del__(self) -> None:
         self.close()
@@ -324,6 +333,14 @@ class ItemStream(Iterator[dict[str, Any]]):
             error.remote_type,
             error.remote_traceback,
         )
+
+
+def _progress_bar(name: str, total: int | None) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        raise ImportError("progress=True shows a tqdm progress bar: pip install tqdm (the data extra brings it)") from None
+    return tqdm(total=total, desc=name, unit="item")
 
 
 def collate(items: list[dict[str, Any]]) -> dict[str, Any]:

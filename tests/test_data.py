@@ -298,3 +298,10 @@ def test_the_keypoint_example_learns_from_streamed_items(tmp_path: Path) -> None
     accuracy = result.stdout.split("shape accuracy:")[1].split()
     assert float(accuracy[1]) > float(accuracy[4]), result.stdout[-2000:]
     assert len(list((tmp_path / "held-out").glob("*.tar"))) == 1
+
+
+def test_progress_shows_items_in_flight_and_restarts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    items = list(BlenderDataset(SHAPES, num_items=3, seed=0, outputs=("rgb",), record=tmp_path, progress=True, **SMALL))
+    assert len(items) == 3
+    shown = capsys.readouterr().err
+    assert "3/3" in shown and "in_flight=" in shown and "restarts=0" in shown
