@@ -119,7 +119,7 @@ class EngineRenderer(Renderer):
         self.copies: dict[str, bpy.types.Object] = {}
         _copy_look(scene, self.stage)
         render = self.stage.render
-        render.engine = _engine(kind)
+        render.engine = engine_name(kind)
         render.resolution_x, render.resolution_y, render.resolution_percentage = width, height, 100
         render.image_settings.file_format = "BMP"
         render.image_settings.color_mode = "RGB"
@@ -297,7 +297,8 @@ def read_bmp(path: str) -> np.ndarray:
     return np.ascontiguousarray(image[::-1] if height > 0 else image)
 
 
-def _engine(kind: str) -> str:
+def engine_name(kind: str) -> str:
+    """The render engine identifier of a renderer ``kind``, by what this Blender offers rather than its version."""
     if kind in ("workbench", "quality"):
         return "BLENDER_WORKBENCH"
     if kind == "cycles":

@@ -14,6 +14,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 import blendgym
 from blendgym_blender import wire
 from blendgym_blender.view import ViewSettings
+from conftest import FAULTY_ENV
 
 ENV_ID = "blendgym/CartPole-v0"
 
@@ -192,3 +193,26 @@ def test_record_video_writes_an_mp4_of_an_episode(tmp_path: Path) -> None:
     with VideoFileClip(str(videos[0])) as clip:
         assert clip.size == [160, 120]
         assert clip.duration == pytest.approx((steps + 1) / 50, abs=0.05)
+
+
+def engines_taken(blender: str | None) -> dict[str, str]:
+    env = blendgym.BlenderEnv(FAULTY_ENV, blender=blender)
+    try:
+        return {kind: env.remote_call("engine_for", kind) for kind in ("workbench", "cycles", "eevee")}
+    finally:
+        env.close()
+
+
+def test_render_engines_are_chosen_by_what_this_blender_offers() -> None:
+    # EEVEE is BLENDER_EEVEE before 4.2 and from 5.0 on, BLENDER_EEVEE_NEXT in between: blendgym asks Blender
+    # which it offers, and Blender takes the name (setting one it lacks raises). Run on every tested bpy
+    # release, and on the executable below.
+    taken = engines_taken(None)
+    assert taken["workbench"] == "BLENDER_WORKBENCH" and taken["cycles"] == "CYCLES"
+    assert taken["eevee"] in ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT")
+
+
+@pytest.mark.executable
+def test_render_engines_are_chosen_by_what_the_blender_executable_offers(blender_executable: str) -> None:
+    taken = engines_taken(blender_executable)  # Debian's 3.4 in CI, which has no EEVEE Next
+    assert taken["workbench"] == "BLENDER_WORKBENCH" and taken["eevee"] in ("BLENDER_EEVEE", "BLENDER_EEVEE_NEXT")

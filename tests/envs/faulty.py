@@ -3,7 +3,8 @@
 A falling ball; each step advances ``frame_skip`` frames. Actions: 0 steps normally, 1 raises inside
 Blender, 2 kills the process, 3 hangs, 4 steps slowly (half a second). ``fail_on_build=True`` raises in the
 constructor; ``build_seconds`` makes building slow and ``stamp_dir`` records when each instance's build
-began and ended. ``scale`` is a remotely settable attribute and ``height`` a remotely callable method.
+began and ended. ``scale`` is a remotely settable attribute, and ``height`` and ``engine_for`` remotely callable
+methods.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from blendgym_blender import remote, spaces
 from blendgym_blender.env import SceneEnv
+from blendgym_blender.render import engine_name
 
 
 class Faulty(SceneEnv):
@@ -54,6 +56,12 @@ class Faulty(SceneEnv):
             time.sleep(3600)
         if action == 4:
             time.sleep(0.5)
+
+    @remote
+    def engine_for(self, kind: str) -> str:
+        """Set the scene's render engine for renderer ``kind`` as blendgym picks it, and read back what Blender took."""
+        self.scene.render.engine = engine_name(kind)
+        return str(self.scene.render.engine)
 
     @remote
     def height(self, times: float = 1.0) -> float:
