@@ -235,7 +235,7 @@ def encode_reset(seed: int | None, options: dict[str, Any] | None) -> bytes:
     try:
         return RESET + _request_json({"seed": seed, "options": options})
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"reset options must be JSON serialisable: {exc}") from None
+        raise ValueError(f"reset options must be JSON serialisable, without NaN or Infinity: {exc}") from None
 
 
 def encode_attribute(request: dict[str, Any]) -> bytes:
@@ -246,7 +246,7 @@ def encode_attribute(request: dict[str, Any]) -> bytes:
     try:
         return ATTRIBUTE + _request_json(request)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"attribute values and arguments must be JSON serialisable: {exc}") from None
+        raise ValueError(f"attribute values and arguments must be JSON serialisable, without NaN or Infinity: {exc}") from None
 
 
 def encode_item_request(index: int, seed: int, parameters: dict[str, Any], following: int | None = None) -> bytes:

@@ -153,6 +153,9 @@ def test_bad_reset_options_are_rejected_and_the_env_goes_on(env: gymnasium.Env) 
     with pytest.raises(ValueError, match="unknown reset options"):
         env.reset(options={"angle": 0.1})
     with pytest.raises(blendgym.BlenderEnvValueError, match="4 finite numbers"):
+        env.reset(options={"state": [0.0, 0.0, 0.0]})
+    # NaN is not JSON: refused before anything is sent (docs/protocol.md, "Errors").
+    with pytest.raises(ValueError, match="without NaN or Infinity"):
         env.reset(options={"state": [0.0, np.nan, 0.0, 0.0]})
     with pytest.raises(ValueError, match="JSON"):
         env.reset(options={"state": object()})
