@@ -20,7 +20,6 @@ from typing import Any
 
 import bpy
 import numpy as np
-from mathutils import Vector
 
 from . import render
 from .view import ViewSettings
@@ -60,7 +59,20 @@ class Labeller:
             raise TypeError(f"generate() must return a dict of labels, got {type(own).__name__}")
         bpy.context.view_layer.update()  # the poses generate() set, in matrix_world
         extra = own.get("objects", {})
-        objects = [{"id": index + 1, "name": obj.name, **self._geometry(obj), **extra.get(obj.name, {})} for index, obj in enumerate(labelled)]
+        world_points, projected = self.camera.box_points(labelled)
+        objects = [
+            {
+                "id": index + 1,
+                "name": obj.name,
+                # Object to world, 4x4, rows; corners in Blender's bound_box order; projections (x, y, depth).
+                "pose": [list(row) for row in obj.matrix_world],
+                "corners_3d": world_points[index, 1:].tolist(),
+                "center": projected[index, 0].tolist(),
+                "corners": projected[index, 1:].tolist(),
+                **extra.get(obj.name, {}),
+            }
+            for index, obj in enumerate(labelled)
+        ]
         arrays: dict[str, np.ndarray] = {}
         if self.drawing is not None:
             self.drawing.draw({obj.name: index + 1 for index, obj in enumerate(labelled)})
@@ -81,14 +93,6 @@ class Labeller:
     def close(self) -> None:
         for renderer in {id(part): part for part in (self.renderer, self.drawing) if part is not None}.values():
             renderer.close()
-
-    def _geometry(self, obj: bpy.types.Object) -> dict[str, Any]:
-        """Pose (object to world, 4×4, rows), bounding-box corners in the world (Blender's bound_box order),
-        and the projections (x, y, depth) of the origin and of those corners."""
-        world = obj.matrix_world
-        corners = [list(world @ Vector(corner)) for corner in obj.bound_box]
-        projected = self.camera.project([list(world.translation), *corners])
-        return {"pose": [list(row) for row in world], "corners_3d": corners, "center": projected[0].tolist(), "corners": projected[1:].tolist()}
 
     def _add_boxes(self, objects: list[dict[str, Any]], labelled: list[bpy.types.Object], ids: np.ndarray) -> None:
         # Each object's pixels lie inside the window of its projected bounding box: looking there only is

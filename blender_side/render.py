@@ -69,14 +69,19 @@ class Camera:
         y = (1.0 - clip[:, 1] / safe_w) * 0.5 * self.height
         return np.c_[x, y, w]
 
+    def box_points(self, objects: list[bpy.types.Object]) -> tuple[np.ndarray, np.ndarray]:
+        """Each object's origin and bounding-box corners (Blender's ``bound_box`` order) in the world, an
+        (N, 9, 3) array, and their projections (x, y, depth as ``project`` gives them), also (N, 9, 3). One
+        projection for all objects: the camera matrices are computed once per call."""
+        world_points = np.array(
+            [[list(obj.matrix_world.translation), *(list(obj.matrix_world @ Vector(corner)) for corner in obj.bound_box)] for obj in objects],
+            dtype=np.float64,
+        ).reshape(len(objects), 9, 3)
+        return world_points, self.project(world_points).reshape(len(objects), 9, 3)
+
     def describe(self, objects: list[bpy.types.Object]) -> dict[str, dict[str, Any]]:
         """Where each object appears, by name: its origin's pixel, the pixel box around its bounding box, its depth."""
-        points: list[Vector] = []
-        for obj in objects:
-            world = obj.matrix_world
-            points += [world.translation, *(world @ Vector(corner) for corner in obj.bound_box)]
-        # One projection for all objects: the camera matrices are computed once per call.
-        projected = self.project(points).reshape(len(objects), 9, 3)
+        _, projected = self.box_points(objects)
         return {
             obj.name: {
                 "center": rows[0, :2].tolist(),
