@@ -66,11 +66,13 @@ class StreamSettings:
 class ParameterBoard:
     """The parameter values that the next items are made with, shared by the dataset and its DataLoader
     workers through a small JSON file in a private directory (workers may be forked or spawned). It is read
-    for every item asked for: tens of microseconds against milliseconds of rendering."""
+    for every item asked for, and parsed again only when a write has replaced it (a new file each time)."""
 
     def __init__(self, values: dict[str, Any]) -> None:
         self.directory = directory = tempfile.mkdtemp(prefix="blendgym-data-")
         self.path = os.path.join(directory, "parameters.json")
+        self._read_from: tuple[int, int, int] | None = None  # the file read last: inode, mtime, size
+        self._values: dict[str, Any] = {}
         self.write(values)
         self._finalizer = weakref.finalize(self, _remove_in_creator, directory, os.getpid())
 
@@ -86,9 +88,13 @@ class ParameterBoard:
         os.replace(partial, self.path)
 
     def read(self) -> dict[str, Any]:
+        """The current values (do not change the dict: it is kept until the next write)."""
         with open(self.path) as file:
-            values: dict[str, Any] = json.load(file)
-        return values
+            stat = os.fstat(file.fileno())
+            version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if version != self._read_from:
+                self._values, self._read_from = json.load(file), version
+        return self._values
 
 
 def _remove_in_creator(directory: str, creator: int) -> None:
@@ -174,7 +180,7 @@ class BlenderDataset(IterableDataset):  # type: ignore[type-arg]
     @property
     def parameters(self) -> dict[str, Any]:
         """The values that items asked for now are made with (beyond them, the generator's defaults)."""
-        return self.board.read()
+        return dict(self.board.read())
 
     def __len__(self) -> int:
         if self.num_items is None:
