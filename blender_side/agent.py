@@ -266,19 +266,12 @@ class GeneratorSession(Protocol):
     def _make(self, index: int, seed: int, values: dict[str, Any]) -> bytes | bytearray:
         generator = self.generator
         try:
-            changed = {name: value for name, value in values.items() if generator.params.get(name, object()) != _as_held(value)}
-            if changed:
-                generator.set_parameters(changed)
+            generator.update_parameters(values)
             own = generator.generate(np.random.default_rng([seed, index]))
             labels, arrays = self.labeller.label(generator.labelled_objects(), own)
         except Exception as error:
             return _served_error(error)
         return wire.encode_item_reply({"index": index, "seed": seed, "parameters": dict(generator.params), **labels}, arrays)
-
-
-def _as_held(value: Any) -> Any:
-    """A JSON parameter value as ``Parameter.check`` holds it (colours as tuples)."""
-    return tuple(value) if isinstance(value, list) else value
 
 
 def _served_error(error: Exception) -> bytes:

@@ -105,6 +105,14 @@ class Parameterized:
         """Check every value, then apply them all; a bad value raises ValueError and changes nothing."""
         self._apply_checked(check_all(self.parameters, values))
 
+    def update_parameters(self, values: dict[str, Any]) -> None:
+        """``set_parameters`` for the values that differ from the current ones: a data generator is given
+        every value with every item, and rebuilding the scene for unchanged ones would cost each item."""
+        checked = check_all(self.parameters, values)
+        changed = {name: value for name, value in checked.items() if self.params.get(name) != value}
+        if changed:
+            self._apply_checked(changed)
+
     def _apply_checked(self, checked: dict[str, Any]) -> None:
         previous = {name: self.params[name] for name in checked}
         self.params.update(checked)
