@@ -201,10 +201,8 @@ class Lane(_Shared):
         if length > len(self.data):
             self.data.close()
             self.data = self._map_data()
-        frame = bytearray(length)
         with memoryview(self.data) as whole, whole[:length] as part:
-            frame[:] = part
-        return frame
+            return bytearray(part)  # one copy; bytearray(length) would zero it first
 
     def describe(self) -> str:
         """What Blender's command line carries: both descriptors (inherited) and both tags."""

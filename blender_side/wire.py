@@ -340,22 +340,20 @@ def decode_window_reply(frame: bytes) -> tuple[np.ndarray, list[float] | None]:
 
 def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> bytearray:
     """A ``G`` reply: a JSON description (the item's labels, and the name, dtype and shape of each array),
-    then each array's bytes, C order, each starting 8-aligned. Built in one buffer: images are megabytes."""
+    then each array's bytes, C order, each starting 8-aligned."""
     for name, array in arrays.items():
         if array.dtype.name not in ITEM_DTYPES:
             raise ValueError(f"item array {name!r} has dtype {array.dtype.name}; the protocol carries {list(ITEM_DTYPES)}")
     description = _json({"labels": labels, "arrays": [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape)} for name, array in arrays.items()]})
-    offsets, end = [], ITEM_REPLY.size + len(description)
+    parts: list[bytes | memoryview] = [ITEM_REPLY.pack(ITEM, len(description)), description]
+    end = ITEM_REPLY.size + len(description)
     for array in arrays.values():
-        offsets.append(aligned(end))
-        end = offsets[-1] + array.nbytes
-    frame = bytearray(end)
-    ITEM_REPLY.pack_into(frame, 0, ITEM, len(description))
-    frame[ITEM_REPLY.size : ITEM_REPLY.size + len(description)] = description
-    for offset, array in zip(offsets, arrays.values(), strict=True):
-        target = np.frombuffer(frame, array.dtype.newbyteorder("<"), array.size, offset).reshape(array.shape)
-        target[...] = array
-    return frame
+        parts.append(bytes(aligned(end) - end))
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        parts.append(memoryview(data.reshape(-1)).cast("B"))
+        end = aligned(end) + data.nbytes
+    # One copy of each part: a bytearray of the full size would be zeroed first.
+    return bytearray().join(parts)
 
 
 def decode_item_reply(frame: bytes | bytearray) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
