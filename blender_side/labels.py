@@ -60,19 +60,7 @@ class Labeller:
         bpy.context.view_layer.update()  # the poses generate() set, in matrix_world
         extra = own.get("objects", {})
         world_points, projected = self.camera.box_points(labelled)
-        objects = [
-            {
-                "id": index + 1,
-                "name": obj.name,
-                # Object to world, 4x4, rows; corners in Blender's bound_box order; projections (x, y, depth).
-                "pose": [list(row) for row in obj.matrix_world],
-                "corners_3d": world_points[index, 1:].tolist(),
-                "center": projected[index, 0].tolist(),
-                "corners": projected[index, 1:].tolist(),
-                **extra.get(obj.name, {}),
-            }
-            for index, obj in enumerate(labelled)
-        ]
+        objects = [{"id": index + 1, "name": obj.name, **extra.get(obj.name, {})} for index, obj in enumerate(labelled)]
         arrays: dict[str, np.ndarray] = {}
         if self.drawing is not None:
             self.drawing.draw({obj.name: index + 1 for index, obj in enumerate(labelled)})
@@ -84,20 +72,26 @@ class Labeller:
             if "depth" in self.outputs:
                 arrays["depth"] = self._metres(self.drawing.read_depth())
             if "boxes" in self.outputs:
-                self._add_boxes(objects, labelled, ids)
+                self._add_boxes(objects, labelled, ids, projected[:, 1:])
         if self.renderer is not None and self.renderer is not self.drawing:
             arrays["rgb"] = self.renderer.render()
         labels = {"camera": self._camera(), "objects": objects, "labels": {key: value for key, value in own.items() if key != "objects"}}
-        return labels, {name: arrays[name] for name in OUTPUT_ORDER if name in arrays}
+        arrays = {name: arrays[name] for name in OUTPUT_ORDER if name in arrays}
+        # Each object's numbers travel as rows of arrays, which the host folds into its labels
+        # (docs/protocol.md, "Items"): hundreds of floats an item cost more as JSON text than the rest.
+        # Object to world, 4x4, rows; corners in Blender's bound_box order; projections (x, y, depth).
+        poses = np.array([obj.matrix_world for obj in labelled], dtype=np.float64).reshape(len(labelled), 4, 4)
+        arrays |= {"objects.pose": poses, "objects.corners_3d": world_points[:, 1:], "objects.center": projected[:, 0], "objects.corners": projected[:, 1:]}
+        return labels, arrays
 
     def close(self) -> None:
         for renderer in {id(part): part for part in (self.renderer, self.drawing) if part is not None}.values():
             renderer.close()
 
-    def _add_boxes(self, objects: list[dict[str, Any]], labelled: list[bpy.types.Object], ids: np.ndarray) -> None:
+    def _add_boxes(self, objects: list[dict[str, Any]], labelled: list[bpy.types.Object], ids: np.ndarray, corners: np.ndarray) -> None:
         # Each object's pixels lie inside the window of its projected bounding box: looking there only is
         # what keeps boxes cheap at 640x480.
-        windows = [self._window(entry["corners"]) for entry in objects]
+        windows = [self._window(points) for points in corners]
         masks = [ids[rows, columns] == entry["id"] for entry, (rows, columns) in zip(objects, windows, strict=True)]
         visible = [int(np.count_nonzero(mask)) for mask in masks]
         shown = [index for index, count in enumerate(visible) if count]
@@ -134,10 +128,10 @@ class Labeller:
         distance[buffer >= 1.0] = np.inf
         return distance
 
-    def _window(self, corners: list[list[float]]) -> tuple[slice, slice]:
+    def _window(self, points: np.ndarray) -> tuple[slice, slice]:
         """The rows and columns that hold every pixel of an object, from its projected bounding-box corners
-        (the whole image where a corner lies behind the camera, for then the projection says nothing)."""
-        points = np.asarray(corners)
+        (8×3: x, y, depth; the whole image where a corner lies behind the camera, for then the projection
+        says nothing)."""
         width, height = self.camera.width, self.camera.height
         if (points[:, 2] <= 0).any():
             return slice(0, height), slice(0, width)

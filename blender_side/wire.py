@@ -1,4 +1,4 @@
-"""The blendgym wire protocol, version 8: docs/protocol.md in code.
+"""The blendgym wire protocol, version 9: docs/protocol.md in code.
 
 Both sides import this module: the host as ``blendgym_blender.wire``, Blender through the bootstrap.
 It needs only numpy and the standard library, so it runs in any Blender's Python.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = 8
+PROTOCOL_VERSION = 9
 # Where a server started inside a running Blender listens unless told otherwise (docs/live.md, "Attach").
 DEFAULT_ATTACH_ADDRESS = "tcp://127.0.0.1:5710"
 
@@ -44,6 +44,8 @@ WINDOW_REPLY = struct.Struct("<cxxxI")  # opcode, description length
 ITEM_REPLY = struct.Struct("<cxxxI")  # opcode, description length
 # The dtypes an item's arrays may have (docs/protocol.md, "Items"); anything else is a protocol error.
 ITEM_DTYPES = ("uint8", "uint16", "int32", "float32", "float64")
+# Item arrays named so hold a row for each object of the item's labels (docs/protocol.md, "Items").
+OBJECT_ARRAY_PREFIX = "objects."
 
 
 class ProtocolError(Exception):
@@ -379,7 +381,23 @@ def decode_item_reply(frame: bytes | bytearray) -> tuple[dict[str, Any], dict[st
         offset += count * kind.itemsize
     if offset != len(frame):
         raise ProtocolError(f"item reply of {len(frame)} bytes holds {len(frame) - offset} bytes after its last array")
-    return description["labels"], arrays
+    labels = description["labels"]
+    _fold_object_arrays(labels, arrays)
+    return labels, arrays
+
+
+def _fold_object_arrays(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Move each array named ``objects.FIELD`` into the labels: its row i becomes ``FIELD`` (as a list) of
+    ``labels["objects"][i]``, unless that object's labels hold ``FIELD`` already (docs/protocol.md, "Items")."""
+    objects = labels.get("objects")
+    for name in [name for name in arrays if name.startswith(OBJECT_ARRAY_PREFIX)]:
+        rows = arrays.pop(name)
+        if not isinstance(objects, list) or not all(isinstance(entry, dict) for entry in objects) or rows.ndim == 0 or len(rows) != len(objects):
+            count = len(objects) if isinstance(objects, list) else "no list of"
+            raise ProtocolError(f"item array {name!r} of shape {list(rows.shape)} does not hold a row for each of {count} objects")
+        field = name[len(OBJECT_ARRAY_PREFIX) :]
+        for entry, row in zip(objects, rows.tolist(), strict=True):
+            entry.setdefault(field, row)
 
 
 def encode_reset_reply(observation: bytes, info: dict[str, Any]) -> bytes:

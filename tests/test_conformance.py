@@ -46,7 +46,7 @@ def common_probes(served_attribute: str) -> list[tuple[bytes, bytes, str | None]
     E, PROTOCOL, ATTRIBUTE = wire.ERROR, wire.ERROR_PROTOCOL, wire.ERROR_ATTRIBUTE
     return [
         (wire.encode_hello(1, "host"), wire.HELLO, None),
-        (wire.HELLO + b'{"protocol": 8, "pad": "' + b"x" * HUGE + b'"}', wire.HELLO, None),  # oversized, still valid
+        (wire.HELLO + b'{"protocol": %d, "pad": "' % wire.PROTOCOL_VERSION + b"x" * HUGE + b'"}', wire.HELLO, None),  # oversized, still valid
         (wire.encode_attribute({"get": served_attribute}), wire.ATTRIBUTE, None),
         (wire.encode_attribute({"get": "frame"}), E, ATTRIBUTE),  # the base class's bookkeeping is not offered
         (wire.encode_attribute({"get": "x" * HUGE}), E, ATTRIBUTE),

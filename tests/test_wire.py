@@ -133,6 +133,20 @@ def test_an_item_reply_round_trips_its_labels_and_arrays() -> None:
     assert frame[wire.aligned(start) : wire.aligned(start) + 18] == arrays["rgb"].tobytes()
 
 
+def test_object_arrays_fold_into_each_objects_labels() -> None:
+    poses = np.arange(2 * 4 * 4, dtype=np.float64).reshape(2, 4, 4)
+    labels = {"objects": [{"id": 1}, {"id": 2, "center": "the generator's own"}]}
+    arrays = {"rgb": np.zeros((1, 1, 3), np.uint8), "objects.pose": poses, "objects.center": np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])}
+    decoded_labels, decoded = wire.decode_item_reply(wire.encode_item_reply(labels, arrays))
+    assert list(decoded) == ["rgb"]
+    assert decoded_labels["objects"][0] == {"id": 1, "pose": poses[0].tolist(), "center": [1.0, 2.0, 3.0]}
+    assert decoded_labels["objects"][1] == {"id": 2, "center": "the generator's own", "pose": poses[1].tolist()}
+    assert wire.decode_item_reply(wire.encode_item_reply({"objects": []}, {"objects.pose": np.zeros((0, 4, 4))}))[0] == {"objects": []}
+    for broken in ({"objects": [{"id": 1}]}, {"objects": "none"}, {}):
+        with pytest.raises(wire.ProtocolError, match="objects.pose"):
+            wire.decode_item_reply(wire.encode_item_reply(broken, {"objects.pose": poses}))
+
+
 def test_malformed_item_frames_are_protocol_errors() -> None:
     frame = wire.encode_item_reply({"index": 0}, {"depth": np.zeros((2, 2), np.float32)})
     for broken in (frame[:-1], frame + b"\0" * 8, frame[:6]):
