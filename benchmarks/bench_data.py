@@ -5,8 +5,8 @@ Method: the items are blendgym/Shapes-v0's at 640×480 (1–5 shapes on a table)
 measurement runs in fresh processes:
 
 - *DataLoader*: ``DataLoader(BlenderDataset(...), batch_size=8, num_workers=0, collate_fn=collate)`` over
-  --items items, timed from the first batch to the last (start-up excluded, the processes' close included),
-  for 1 and 2 Blender processes;
+  --items items, timed from the first batch to the last (start-up and the processes' close excluded, as
+  the in-Blender processes' start-up and exit are), for 1 and 2 Blender processes;
 - *in Blender*: the same number of processes, each a Python with the bpy module that builds the same
   generator and makes its share of the same items (``generate`` and the labels) in a loop, placed and
   tuned as blendgym places and tunes its own (one core each, ``blendgym.process.blender_environment``);
@@ -89,9 +89,12 @@ def data_loader(processes: int, outputs: tuple[str, ...], items: int) -> float:
     dataset = BlenderDataset("blendgym/Shapes-v0", num_items=items + 8, seed=0, num_processes=processes, outputs=outputs, width=640, height=480)
     batches = iter(DataLoader(dataset, batch_size=8, num_workers=0, collate_fn=collate))
     next(batches)
-    start = time.perf_counter()
-    count = sum(len(batch["index"]) for batch in batches)
-    return count / (time.perf_counter() - start)
+    start = last = time.perf_counter()
+    count = 0
+    for batch in batches:
+        count += len(batch["index"])
+        last = time.perf_counter()
+    return count / (last - start)
 
 
 def measure(contender: str, processes: int, outputs: str, items: int) -> float:
