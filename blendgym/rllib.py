@@ -19,8 +19,9 @@ With ``gym_env_vectorize_mode="vector_entry_point"`` each runner makes one ``Ble
 ``num_envs_per_env_runner`` Blender processes run on the runner's node. Faults are handled in layers:
 
 1. a Blender that dies or hangs is restarted inside the pool; that sub-env's episode ends truncated
-   (``info["blender_restart"]``) and the runner's other sub-envs go on undisturbed. ``BlenderMetrics``
-   counts these restarts in the runner's metrics (``blender_restarts``);
+   (``info["blender_restart"]``; a Blender lost between episodes shows in the next reset's info instead)
+   and the runner's other sub-envs go on undisturbed. ``BlenderMetrics`` counts these restarts in the
+   runner's metrics (``blender_restarts``);
 2. a sub-env that fails more than ``max_restarts`` times within ``restart_window`` seconds raises RLlib's
    ``StepFailedRecreateEnvError``: with ``restart_failed_sub_environments=True`` RLlib closes the pool and
    makes a new one; without it, the runner fails, and
@@ -94,11 +95,17 @@ class RestartLimitToRecreate(VectorWrapper):
 
 
 class BlenderMetrics(RLlibCallback):
-    """Counts, in each runner's metrics, the episodes that a Blender restart ended (``blender_restarts``,
-    summed over the run: ``result["env_runners"]["blender_restarts"]``)."""
+    """Counts, in each runner's metrics, the Blender restarts its episodes saw (``blender_restarts``, summed
+    over the run: ``result["env_runners"]["blender_restarts"]``): an episode that a restart ended, and an
+    episode whose reset a restarted process answered (the process died between episodes)."""
+
+    def on_episode_start(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+        self._count(metrics_logger, RESTART_INFO in episode.get_infos(0))
 
     def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
-        if metrics_logger is None:
-            return
-        restarted = RESTART_INFO in episode.get_infos(-1)
-        metrics_logger.log_value(RESTARTS_METRIC, int(restarted), reduce="lifetime_sum")
+        self._count(metrics_logger, RESTART_INFO in episode.get_infos(-1))
+
+    @staticmethod
+    def _count(metrics_logger: Any, restarted: bool) -> None:
+        if metrics_logger is not None:
+            metrics_logger.log_value(RESTARTS_METRIC, int(restarted), reduce="lifetime_sum")

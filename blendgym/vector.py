@@ -61,8 +61,9 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
 
     **Crashes**: a Blender process that dies, or does not answer a step within ``timeout`` seconds, is
     killed and restarted; that sub-env's step comes back ``truncated`` (reward 0, the last observation), with
-    ``info["blender_restart"]`` saying why, and its next episode runs in the new process. The others are
-    not disturbed. More than ``max_restarts`` restarts of one sub-env within ``restart_window`` seconds raise
+    ``info["blender_restart"]`` saying why, and its next episode runs in the new process. A process lost
+    while resetting is restarted and reset again: nothing was running, so the new episode just starts, its
+    reset info saying ``blender_restart`` too. The others are not disturbed. More than ``max_restarts`` restarts of one sub-env within ``restart_window`` seconds raise
     ``BlenderRestartLimitError``. An exception raised by the Blender-side env's code is not a crash: it is
     raised here (``BlenderEnvError``, with Blender's traceback) and the vector env must be reset.
 
@@ -400,7 +401,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             return reply
         if isinstance(reply, Failure):
             if what == "reset":
-                return self._outcome(index, "reset", self._reset_again(index))
+                outcome = self._outcome(index, "reset", self._reset_again(index))
+                if isinstance(outcome, SubEnvResult):
+                    outcome.info = {**outcome.info, RESTART_INFO: reply.reason}
+                return outcome
             self._finished[index] = True
             return SubEnvResult(0.0, False, True, {RESTART_INFO: reply.reason})
         name = self._pool.env_name(index)

@@ -189,6 +189,27 @@ def test_a_killed_process_is_restarted_and_its_episode_truncated(mode: Autoreset
     assert wait_gone(pids) == []
 
 
+def test_a_process_killed_between_episodes_is_restarted_by_the_autoreset() -> None:
+    envs = make_pool(2)
+    try:
+        envs.reset(seed=1, options={"state": [0.0, 0.0, 0.5, 0.0]})  # past the angle limit: ends at once
+        _, _, terminated, _, _ = envs.step(np.array([0, 1]))
+        assert terminated.tolist() == [True, True]
+        victim = envs.pids[1]
+        os.kill(victim, signal.SIGKILL)
+        observations, rewards, terminated, truncated, info = envs.step(np.array([0, 1]))  # both autoreset
+        assert rewards.tolist() == [0.0, 0.0] and not terminated.any() and not truncated.any()
+        assert info["_blender_restart"].tolist() == [False, True]
+        assert "killed by signal 9 during reset" in info["blender_restart"][1]
+        assert abs(observations[1][2]) < 0.06 and envs.pids[1] != victim and wait_gone([victim]) == []
+        _, rewards, _, _, _ = envs.step(np.array([0, 1]))
+        assert rewards.tolist() == [1.0, 1.0]
+    finally:
+        pids = envs.pids
+        envs.close()
+    assert wait_gone(pids) == []
+
+
 def test_a_hung_process_is_killed_at_the_timeout_and_restarted() -> None:
     envs = BlenderVectorEnv(FAULTY_ENV, 2, timeout=1.0)
     try:
