@@ -7,6 +7,7 @@ instead, through the same ``Session``.
 
 from __future__ import annotations
 
+import hmac
 import os
 import time
 import traceback
@@ -28,6 +29,16 @@ CLOSE_OPCODE = wire.CLOSE[0]
 HELLO_OPCODE = wire.HELLO[0]
 
 
+class _AdmitOneKey:
+    """pyzmq's CURVE credentials provider admitting only the hosts' key (``wire.AttachKeys``)."""
+
+    def __init__(self, key: bytes) -> None:
+        self.key = key
+
+    def callback(self, domain: str, key: bytes) -> bool:
+        return hmac.compare_digest(key, self.key)
+
+
 class RemoteControlledAgent:
     """Binds ``endpoint`` and answers hello, reset, step and close requests for one env.
 
@@ -46,14 +57,17 @@ class RemoteControlledAgent:
         self.socket = self.context.socket(zmq.REP)
         self.socket.setsockopt(zmq.LINGER, 1000)
         if secret is not None:
-            # Only peers that log in with the secret get through; the check runs in libzmq's handshake, so a
-            # refused peer's frames never reach the session.
+            # Only peers holding the key derived from the secret get through, and every frame is encrypted;
+            # the check runs in libzmq's handshake, so a refused peer's frames never reach the session.
             from zmq.auth.thread import ThreadAuthenticator
 
+            keys = wire.AttachKeys.from_secret(secret)
             self.authenticator = ThreadAuthenticator(self.context)
             self.authenticator.start()
-            self.authenticator.configure_plain(domain="*", passwords={wire.ATTACH_USER.decode(): secret})
-            self.socket.plain_server = True
+            self.authenticator.configure_curve_callback(domain="*", credentials_provider=_AdmitOneKey(keys.client_public))
+            self.socket.curve_secretkey = keys.server_secret
+            self.socket.curve_publickey = keys.server_public
+            self.socket.curve_server = True
         self.socket.bind(endpoint)
 
     def host_alive(self) -> bool:

@@ -81,8 +81,10 @@ class Channel(abc.ABC):
         socket = self.context.socket(zmq.REQ)
         socket.setsockopt(zmq.LINGER, 0)
         if secret is not None:
-            socket.plain_username = wire.ATTACH_USER
-            socket.plain_password = secret.encode()
+            keys = wire.AttachKeys.from_secret(secret)
+            socket.curve_serverkey = keys.server_public
+            socket.curve_publickey = keys.client_public
+            socket.curve_secretkey = keys.client_secret
         socket.connect(self.endpoint)
         return socket
 

@@ -69,7 +69,7 @@ def test_make_works_from_any_directory_and_declares_cartpole_spaces(tmp_path: Pa
         assert observation in env.observation_space and info == {}
         process = env.unwrapped.process
         assert process.hello["embedded"] and process.hello["blender_version"].startswith(importlib.metadata.version("bpy"))
-        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == wire.PROTOCOL_VERSION == 9
+        assert process.hello["env_id"] == ENV_ID and process.hello["protocol"] == wire.PROTOCOL_VERSION == 10
     finally:
         env.close()
 

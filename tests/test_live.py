@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -252,6 +253,70 @@ def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blend
         with pytest.raises(blendgym.BlenderStartError, match="no blendgym server answered.*console"):
             blendgym.attach(address, startup_timeout=2)
     finally:
+        blender.terminate()
+        blender.wait(30)
+
+
+class Relay:
+    """A TCP relay to ``target`` that keeps every byte it passes, both ways: what anyone on the network sees."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("tcp://").rsplit(":", 1)
+        self.target = (host, int(port))
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"tcp://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.seen = bytearray()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                peer, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for source, sink in ((peer, upstream), (upstream, peer)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        while data := source.recv(65536):
+            with self.lock:
+                self.seen += data
+            sink.sendall(data)
+        sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_an_attached_blender_is_reached_only_with_its_secret_and_its_traffic_is_encrypted(
+    display: str, blender_executable: str, user_file: Path, tmp_path: Path
+) -> None:
+    address = free_address()
+    secret_path = Path(wire.attach_secret_path(address))
+    blender = open_by_hand(blender_executable, user_file, console_line("blendgym_envs.cartpole:CartPole", address), tmp_path / "blender.log")
+    relay = Relay(address)
+    try:
+        deadline = time.monotonic() + 60
+        while not secret_path.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        secret = secret_path.read_text()
+        with pytest.raises(blendgym.BlenderStartError, match="logging in with the secret given"):
+            blendgym.attach(relay.address, secret=secret[::-1], startup_timeout=3)
+        env = blendgym.attach(relay.address, secret=secret, startup_timeout=30)
+        env.reset(seed=0)
+        for _ in range(5):
+            env.step(1)
+        env.close()
+        # The peers agreed on CURVE in the clear greeting; after it nothing is legible: not the secret, the
+        # handshake's JSON nor the env's id.
+        seen = bytes(relay.seen)
+        assert b"CURVE" in seen and len(seen) > 2000
+        for legible in (secret.encode(), b'"host_pid"', b'"protocol"', b"CartPole", b"blendgym"):
+            assert legible not in seen, legible
+    finally:
+        relay.close()
         blender.terminate()
         blender.wait(30)
 
