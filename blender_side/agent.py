@@ -102,7 +102,8 @@ class RemoteControlledAgent:
 
     def serve(self, session: Protocol) -> None:
         """Answer requests through ``session`` until the host says close or dies."""
-        handle, receive, send = session.handle, self.receive, self.socket.send
+        handle, receive = session.handle, self.receive
+        send: Callable[[bytes | bytearray], Any] = self.socket.send
         while (frame := receive()) is not None:
             reply = handle(frame)
             send(reply)
@@ -178,7 +179,8 @@ class Protocol:
             if "get" in request:
                 value = attributes.get_attribute(self.served, request["get"])
             elif "set" in request:
-                value = attributes.set_attribute(self.served, request["set"], request.get("value"))
+                attributes.set_attribute(self.served, request["set"], request.get("value"))
+                value = None
             elif "call" in request:
                 value = attributes.call_method(self.served, request["call"], list(request.get("args", [])), dict(request.get("kwargs", {})))
             else:

@@ -14,6 +14,7 @@ and ``attach(...)``, typed into Blender's Python console, serves an env in the B
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import secrets
 import shutil
@@ -126,7 +127,7 @@ class LiveServer:
                 return 0.0
             # The host sends its next request within microseconds of a reply: wait for it here rather
             # than let a redraw (milliseconds on a software display) come between every two steps.
-            if not self.agent.socket.poll((deadline - now) * 1000.0):
+            if not self.agent.socket.poll(math.ceil((deadline - now) * 1000.0)):
                 return POLL_INTERVAL if self.session.host_pid is not None else IDLE_INTERVAL
             frame = self.agent.socket.recv()
             if frame[:1] == wire.WINDOW:
@@ -149,7 +150,7 @@ class LiveServer:
                 elif self.settings.lockstep:
                     return 0.0
 
-    def _answer(self, frame: bytes) -> bytes:
+    def _answer(self, frame: bytes) -> bytes | bytearray:
         if self.stopping and frame[:1] != wire.CLOSE:
             return wire.encode_error(wire.ERROR_STATE, "ServerStopped", f"the blendgym server of {self.name} was stopped in Blender")
         return self.session.handle(frame)

@@ -417,7 +417,8 @@ def _light_direction(scene: bpy.types.Scene) -> Vector:
 
 def _background(scene: bpy.types.Scene) -> tuple[float, float, float]:
     linear = scene.world.color if scene.world is not None else (0.05, 0.05, 0.05)
-    return tuple(float(c * 12.92 if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055) for c in linear)
+    r, g, b = (float(c * 12.92 if c <= 0.0031308 else 1.055 * c ** (1 / 2.4) - 0.055) for c in linear)
+    return r, g, b
 
 
 class View:

@@ -328,7 +328,7 @@ def encode_image_reply(image: np.ndarray) -> bytes:
     return IMAGE_REPLY.pack(IMAGE, height, width, channels) + np.ascontiguousarray(image, dtype=np.uint8).tobytes()
 
 
-def _header(header: struct.Struct, frame: bytes) -> tuple[Any, ...]:
+def _header(header: struct.Struct, frame: bytes | bytearray) -> tuple[Any, ...]:
     """The fields of a reply's fixed header; ProtocolError where the frame is too short to hold it."""
     if len(frame) < header.size:
         raise ProtocolError(f"a {frame[:1]!r} reply of {len(frame)} bytes is shorter than its {header.size}-byte header")
@@ -375,7 +375,7 @@ def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     for array in arrays.values():
         parts.append(bytes(aligned(end) - end))
         data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
-        parts.append(memoryview(data.reshape(-1)).cast("B"))
+        parts.append(data.reshape(-1).data.cast("B"))
         end = aligned(end) + data.nbytes
     # One copy of each part: a bytearray of the full size would be zeroed first.
     return bytearray().join(parts)

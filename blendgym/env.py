@@ -243,8 +243,10 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._parameters: dict[str, dict[str, Any]] = hello.get("parameters", {})
         self._observation_layout: wire.Layout = wire.Layout(hello["observation_space"])
         self._action_encoder: ActionEncoder = ActionEncoder(hello["action_space"])
-        self._decode_reset = partial(wire.decode_reset_reply, observation=self._observation_layout)
-        self._decode_step = partial(wire.decode_step_reply, observation=self._observation_layout)
+        self._decode_reset: Callable[[bytes], tuple[Any, dict[str, Any]]] = partial(wire.decode_reset_reply, observation=self._observation_layout)
+        self._decode_step: Callable[[bytes], tuple[Any, float, bool, bool, dict[str, Any]]] = partial(
+            wire.decode_step_reply, observation=self._observation_layout
+        )
         if attach is None:
             affinity.warn_once_if_torch_crowds_the_cores(1, self.env_id)
 
