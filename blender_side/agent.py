@@ -17,6 +17,7 @@ import numpy as np
 import zmq
 
 from . import attributes, wire
+from .curve_keys import AttachKeys
 from .env import SceneEnv
 from .generator import Generator
 from .labels import Labeller
@@ -30,7 +31,7 @@ HELLO_OPCODE = wire.HELLO[0]
 
 
 class _AdmitOneKey:
-    """pyzmq's CURVE credentials provider admitting only the hosts' key (``wire.AttachKeys``)."""
+    """pyzmq's CURVE credentials provider admitting only the hosts' key (``AttachKeys``)."""
 
     def __init__(self, key: bytes) -> None:
         self.key = key
@@ -61,7 +62,7 @@ class RemoteControlledAgent:
             # the check runs in libzmq's handshake, so a refused peer's frames never reach the session.
             from zmq.auth.thread import ThreadAuthenticator
 
-            keys = wire.AttachKeys.from_secret(secret)
+            keys = AttachKeys.from_secret(secret)
             self.authenticator = ThreadAuthenticator(self.context)
             self.authenticator.start()
             self.authenticator.configure_curve_callback(domain="*", credentials_provider=_AdmitOneKey(keys.client_public))

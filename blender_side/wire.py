@@ -6,7 +6,6 @@ It needs only numpy and the standard library, so it runs in any Blender's Python
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import struct
@@ -14,8 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import zmq
-from zmq.utils import z85
 
 PROTOCOL_VERSION = 10
 # Where a server started inside a running Blender listens unless told otherwise (docs/live.md, "Attach").
@@ -220,31 +217,6 @@ def decode_request_body(frame: bytes) -> Any:
 def encode_hello(host_pid: int, host: str) -> bytes:
     """The handshake request; ``host_pid`` and ``host`` (the machine's name) let an attached Blender see the host die."""
     return HELLO + _request_json({"protocol": PROTOCOL_VERSION, "host_pid": host_pid, "host": host})
-
-
-@dataclass(frozen=True)
-class AttachKeys:
-    """The CURVE keys (Z85 text) of an attached Blender and of the hosts it admits, all derived from its
-    secret (docs/protocol.md, "Attached Blender"): whoever holds the secret can log in, and nothing on the
-    wire, the secret included, can be read by anyone else."""
-
-    server_public: bytes
-    server_secret: bytes
-    client_public: bytes
-    client_secret: bytes
-
-    @classmethod
-    def from_secret(cls, secret: str) -> AttachKeys:
-        if not zmq.has("curve"):
-            raise RuntimeError(
-                f"this pyzmq (libzmq {zmq.zmq_version()}) was built without CURVE encryption, which attaching needs: "
-                "install pyzmq's wheel from PyPI (pip install --force-reinstall pyzmq)"
-            )
-        # Any 32 random bytes are a Curve25519 secret key; a hash per role keeps the two keys apart.
-        server_secret, client_secret = (
-            z85.encode(hashlib.sha256(f"blendgym attach {role}\0{secret}".encode()).digest()) for role in ("server", "host")
-        )
-        return cls(zmq.curve_public(server_secret), server_secret, zmq.curve_public(client_secret), client_secret)
 
 
 def attach_secret_path(address: str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 import zmq
 
 from blendgym_blender import wire
+from blendgym_blender.curve_keys import AttachKeys
 from blendgym_blender.lane import Lane, Spinner
 
 from .errors import (
@@ -81,7 +82,7 @@ class Channel(abc.ABC):
         socket = self.context.socket(zmq.REQ)
         socket.setsockopt(zmq.LINGER, 0)
         if secret is not None:
-            keys = wire.AttachKeys.from_secret(secret)
+            keys = AttachKeys.from_secret(secret)
             socket.curve_serverkey = keys.server_public
             socket.curve_publickey = keys.client_public
             socket.curve_secretkey = keys.client_secret
