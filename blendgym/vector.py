@@ -63,9 +63,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
     killed and restarted; that sub-env's step comes back ``truncated`` (reward 0, the last observation), with
     ``info["blender_restart"]`` saying why, and its next episode runs in the new process. A process lost
     while resetting is restarted and reset again: nothing was running, so the new episode just starts, its
-    reset info saying ``blender_restart`` too. The others are not disturbed. More than ``max_restarts`` restarts of one sub-env within ``restart_window`` seconds raise
-    ``BlenderRestartLimitError``. An exception raised by the Blender-side env's code is not a crash: it is
-    raised here (``BlenderEnvError``, with Blender's traceback) and the vector env must be reset.
+    reset info saying ``blender_restart`` too. The others are not disturbed. More than ``max_restarts``
+    restarts of one sub-env within ``restart_window`` seconds raise ``BlenderRestartLimitError``. An
+    exception raised by the Blender-side env's code is not a crash: it is raised here (``BlenderEnvError``,
+    with Blender's traceback) and the vector env must be reset.
 
     **Attributes**: ``get_attr``, ``set_attr`` and ``call`` reach the Blender-side env objects
     (docs/protocol.md, "Attributes"); ``render_mode``, ``spec``, ``metadata`` and the spaces are answered here.
