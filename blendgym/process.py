@@ -232,6 +232,14 @@ def uses_lane(transport: str, view: ViewSettings) -> bool:
 
 
 def _terminate(process: subprocess.Popen[bytes] | None, directory: str, lane: lanes.Lane | None, doorbell: lanes.Doorbell | None) -> None:
+    _end(process, directory)
+    for shared in (lane, doorbell):
+        if shared is not None:
+            shared.close()
+
+
+def _end(process: subprocess.Popen[bytes] | None, directory: str) -> None:
+    """Kill Blender if it still runs, and remove its private directory."""
     if process is not None and process.poll() is None:
         process.kill()
         try:
@@ -241,9 +249,6 @@ def _terminate(process: subprocess.Popen[bytes] | None, directory: str, lane: la
     shutil.rmtree(directory, ignore_errors=True)
     if process is not None:
         janitor.forget(process.pid)
-    for shared in (lane, doorbell):
-        if shared is not None:
-            shared.close()
 
 
 def _install_sigterm_handler() -> None:
@@ -258,8 +263,9 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    # The lanes stay mapped: the interrupted code may be reading one (closing its map would raise
+    # BufferError here), and the process dies next anyway.
     for process in list(_live):
-        process.kill()
-        process._finalizer()
+        _end(process.process, process.directory)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

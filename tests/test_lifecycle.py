@@ -66,6 +66,24 @@ def test_a_signalled_host_leaves_no_blender(signum: int) -> None:
         assert host.returncode == -signal.SIGTERM  # the handler re-raised the default action
 
 
+def test_sigterm_while_the_host_reads_its_lane_ends_blender_and_the_host() -> None:
+    # SIGTERM may land while the host copies a reply out of its lane, the lane's memory exported to a view.
+    script = """
+import os, signal, gymnasium, blendgym
+env = gymnasium.make("blendgym/CartPole-v0")
+env.reset(seed=0)
+process = env.unwrapped.process
+print(process.process.pid, process.directory, flush=True)
+reading = memoryview(process.lane.data)  # what Lane._read holds while it copies
+os.kill(os.getpid(), signal.SIGTERM)
+"""
+    host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    output, errors = host.communicate(timeout=60)
+    pid, directory = output.split()
+    assert host.returncode == -signal.SIGTERM, errors
+    assert leftovers(int(pid), directory) == []
+
+
 def test_a_host_killed_mid_step_leaves_no_blender_and_no_directory() -> None:
     # The Blender is inside a step that never ends (Faulty's action 3), so it never looks at its host again.
     script = f"""
