@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecEnv, VecFrameStack
 
 import blendgym  # noqa: F401  (registers the blendgym/... ids)
@@ -58,6 +59,18 @@ def mean_return(env: VecEnv, act, episodes: int) -> float:
     return float(np.mean(returns[:episodes]))
 
 
+class EpisodeReturns(BaseCallback):
+    """Keeps the return of every training episode (VecMonitor's ``info["episode"]``), in the order they end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.returns: list[float] = []
+
+    def _on_step(self) -> bool:
+        self.returns += [info["episode"]["r"] for info in self.locals["infos"] if "episode" in info]
+        return True
+
+
 # 1. Environments: a pool of Blender processes rendering images, stacked four frames deep.
 
 
@@ -92,7 +105,8 @@ model = PPO(
 
 # 3. Train, then evaluate the deterministic policy on the same kind of images.
 start = time.perf_counter()
-model.learn(total_timesteps=args.timesteps)
+training = EpisodeReturns()
+model.learn(total_timesteps=args.timesteps, callback=training)
 train_seconds = time.perf_counter() - start
 trained_return = mean_return(eval_env, lambda observations: model.predict(observations, deterministic=True)[0], EVAL_EPISODES)
 
@@ -102,4 +116,9 @@ train_env.close()
 eval_env.close()
 
 print(f"trained {model.num_timesteps} steps from {args.size}x{args.size} images in {train_seconds:.0f} s")
+# The training episodes' returns, first and last fifth: the policy as it explores (the evaluation below is
+# of the deterministic policy, which improves later).
+fifth = max(1, len(training.returns) // 5)
+early, late = np.mean(training.returns[:fifth]), np.mean(training.returns[-fifth:])
+print(f"training episodes: {len(training.returns)}; mean return of the first {fifth}: {early:.1f}, of the last {fifth}: {late:.1f}")
 print(f"trained policy: mean return {trained_return:.1f}; random policy: {random_return:.1f} ({trained_return / random_return:.2f}x)")

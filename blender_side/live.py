@@ -78,6 +78,10 @@ class LiveServer:
         self.stopping = False
         self.ended = False
         self.steps = 0
+        # Steps (and resets) served only after waiting for their due time: in real time, with a host and
+        # redraws that keep up, all but the first.
+        self.paced_steps = 0
+        self.waiting_for_due = False
         self.window_request = False
 
     @property
@@ -122,6 +126,7 @@ class LiveServer:
         while True:
             now = time.perf_counter()
             if now < self.next_step_at:
+                self.waiting_for_due = True
                 return self.next_step_at - now  # real time: Blender redraws while the next step is not due
             if now >= deadline:
                 return 0.0
@@ -141,6 +146,8 @@ class LiveServer:
                 return None
             if frame[:1] in (wire.STEP, wire.RESET) and reply[:1] != wire.ERROR:
                 self.steps += 1
+                self.paced_steps += self.waiting_for_due
+                self.waiting_for_due = False
                 _redraw_views()
                 if self.step_interval:
                     # Due times follow the wall clock: after a slow redraw the steps that fell due are served

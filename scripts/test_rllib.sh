@@ -10,4 +10,4 @@ venv=.venv-rllib
 "$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy>=4.5,<4.6" -e ".[blender,rllib,test]"
 echo "== Ray $("$venv/bin/python" -c 'import ray; print(ray.__version__)'), gymnasium $("$venv/bin/python" -c 'import gymnasium; print(gymnasium.__version__)'): tests/rllib"
-"$venv/bin/python" -m pytest -q tests/rllib "$@"
+exec "$venv/bin/python" -m pytest -q --durations=10 tests/rllib "$@"

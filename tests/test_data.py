@@ -91,7 +91,7 @@ def test_a_hung_blender_is_replaced_and_its_item_made_again(tmp_path: Path) -> N
     marker = tmp_path / "hang"
     clean = {item["index"]: item for item in BlenderDataset(FAULTY, num_items=4, seed=2, **SMALL)}
     marker.touch()
-    settings = StreamSettings(timeout=3.0, generator_kwargs={"hang_once": str(marker)})
+    settings = StreamSettings(timeout=10.0, generator_kwargs={"hang_once": str(marker)})
     stream = iter(BlenderDataset(FAULTY, num_items=4, seed=2, settings=settings, **SMALL))
     hung = {item["index"]: item for item in stream}
     assert not marker.exists() and stream.restarts == 1
@@ -287,12 +287,14 @@ def test_a_blender_executable_streams_the_same_kind_of_items(blender_executable:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_keypoint_example_learns_from_streamed_items(tmp_path: Path) -> None:
+    # 41 s here at the script's default 30,000 items: the budget that beats the baselines with a margin.
     result = subprocess.run(
         [sys.executable, str(TESTS.parent / "agents" / "train_keypoints.py"), "--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=750,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     errors = result.stdout.split("position error, pixels:")[1].split()

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -29,18 +30,25 @@ env.reset(seed=0)
 print(env.unwrapped.process.process.pid, env.unwrapped.process.directory, flush=True)
 if sys.argv[1] == "exit":
     raise SystemExit(0)
+steps = 0
 while True:
     _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+    steps += 1
+    if steps == 20:
+        print("training", flush=True)
     if terminated or truncated:
         env.reset()
 """
 
 
 def start_host(mode: str, **make_kwargs: object) -> tuple[subprocess.Popen[str], int, str]:
-    """A host process running HOST; ``make_kwargs`` go to its ``gymnasium.make``."""
+    """A host process running HOST; ``make_kwargs`` go to its ``gymnasium.make``. In mode "loop" it
+    returns once the host has stepped its env 20 times: it is then mid-training."""
     host = subprocess.Popen([sys.executable, "-c", HOST, mode, json.dumps(make_kwargs)], stdout=subprocess.PIPE, text=True)
     assert host.stdout is not None
     pid, directory = host.stdout.readline().split()
+    if mode == "loop":
+        assert host.stdout.readline() == "training\n"
     return host, int(pid), directory
 
 
@@ -57,8 +65,7 @@ def leftovers(pid: int, directory: str, seconds: float = 5.0) -> list[str]:
 
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_a_signalled_host_leaves_no_blender(signum: int) -> None:
-    host, blender, directory = start_host("loop")
-    time.sleep(0.5)  # mid-training
+    host, blender, directory = start_host("loop")  # mid-training
     host.send_signal(signum)
     host.wait(10)
     assert leftovers(blender, directory) == [], f"outlived its host killed by {signal.Signals(signum).name}"
@@ -84,11 +91,11 @@ os.kill(os.getpid(), signal.SIGTERM)
     assert leftovers(int(pid), directory) == []
 
 
-def test_a_host_killed_mid_step_leaves_no_blender_and_no_directory() -> None:
+def test_a_host_killed_mid_step_leaves_no_blender_and_no_directory(tmp_path: Path) -> None:
     # The Blender is inside a step that never ends (Faulty's action 3), so it never looks at its host again.
     script = f"""
 import blendgym
-env = blendgym.BlenderEnv({FAULTY_ENV!r}, timeout=None)
+env = blendgym.BlenderEnv({FAULTY_ENV!r}, timeout=None, signal_dir={str(tmp_path)!r})
 env.reset(seed=0)
 print(env.process.process.pid, env.process.directory, flush=True)
 env.step(3)
@@ -96,8 +103,12 @@ env.step(3)
     host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     assert host.stdout is not None
     pid, directory = host.stdout.readline().split()
-    time.sleep(0.5)  # inside the step
-    assert process_alive(int(pid))
+    hanging = tmp_path / "hanging"
+    for _ in range(12_000):  # Faulty touches the file once inside the step (a guard of 120 s)
+        if hanging.exists():
+            break
+        time.sleep(0.01)
+    assert hanging.exists() and process_alive(int(pid))
     host.kill()
     host.wait(10)
     assert leftovers(int(pid), directory) == [], "outlived its host killed with SIGKILL mid-step"

@@ -104,16 +104,17 @@ def test_bad_actions_are_refused_before_anything_is_sent() -> None:
 
 
 @pytest.mark.parametrize("transport", ["auto", "zmq"])
-def test_send_recv_returns_the_envs_that_are_ready_first(transport: str) -> None:
-    envs = BlenderVectorEnv(FAULTY_ENV, 2, batch_size=1, transport=transport)
+def test_send_recv_returns_the_envs_that_are_ready_first(transport: str, tmp_path: Path) -> None:
+    envs = BlenderVectorEnv(FAULTY_ENV, 2, batch_size=1, transport=transport, signal_dir=str(tmp_path))
     try:
         assert [process.on_lane for process in envs._pool.processes] == [transport == "auto"] * 2
         envs.reset(seed=0)
-        envs.send(np.array([4, 0]))  # env 0 takes half a second, env 1 answers at once
+        envs.send(np.array([4, 0]))  # env 0 waits for its release file, env 1 answers at once
         _, _, _, _, info = envs.recv()
         assert info["env_id"].tolist() == [1]
         envs.send(np.array([0]), env_ids=[1])
         assert envs.recv()[4]["env_id"].tolist() == [1]
+        (tmp_path / "release").touch()
         observations, rewards, _, _, info = envs.recv()
         assert info["env_id"].tolist() == [0] and observations.shape == (1, 1) and rewards.shape == (1,)
         with pytest.raises(BlenderEnvError, match="waiting for 1 sub-envs but only 0"):
@@ -123,11 +124,14 @@ def test_send_recv_returns_the_envs_that_are_ready_first(transport: str) -> None
 
 
 def test_processes_start_in_parallel(tmp_path: Path) -> None:
-    envs = BlenderVectorEnv(FAULTY_ENV, 3, build_seconds=1.0, stamp_dir=str(tmp_path))
-    envs.close()
-    spans = [tuple(map(float, stamp.read_text().split())) for stamp in tmp_path.iterdir()]
-    assert len(spans) == 3
-    assert max(began for began, _ in spans) < min(ended for _, ended in spans), f"builds ran one after another: {spans}"
+    # Each build waits until all three builders have announced themselves: builds started one after another
+    # could never finish, whatever the machine's load.
+    envs = BlenderVectorEnv(FAULTY_ENV, 3, builders=3, signal_dir=str(tmp_path), startup_timeout=300)
+    try:
+        assert len(list(tmp_path.glob("builder-*"))) == 3
+        envs.reset(seed=0)
+    finally:
+        envs.close()
 
 
 def test_attributes_reach_the_blender_side_envs() -> None:
@@ -211,7 +215,8 @@ def test_a_process_killed_between_episodes_is_restarted_by_the_autoreset() -> No
 
 
 def test_a_hung_process_is_killed_at_the_timeout_and_restarted() -> None:
-    envs = BlenderVectorEnv(FAULTY_ENV, 2, timeout=1.0)
+    # The timeout only has to tell a hang from a step that takes a millisecond: 10 s holds on a loaded machine.
+    envs = BlenderVectorEnv(FAULTY_ENV, 2, timeout=10.0)
     try:
         envs.reset(seed=0)
         hung = envs.pids[0]
@@ -278,6 +283,7 @@ def memory_entries() -> set[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 118 s here: three times a run on a machine 4x slower
 def test_two_hundred_restarts_leak_no_descriptors_and_no_shared_memory() -> None:
     descriptors, entries = open_descriptors(), memory_entries()
     envs = BlenderVectorEnv("blendgym_envs.cartpole:CartPole", 2, max_restarts=1000)

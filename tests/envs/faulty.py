@@ -1,16 +1,18 @@
 """A Blender-side test env that fails on demand, loaded from its file path as a user's env would be.
 
 A falling ball; each step advances ``frame_skip`` frames. Actions: 0 steps normally, 1 raises inside
-Blender, 2 kills the process, 3 hangs, 4 steps slowly (half a second). ``fail_on_build=True`` raises in the
-constructor; ``build_seconds`` makes building slow and ``stamp_dir`` records when each instance's build
-began and ended. ``scale`` is a remotely settable attribute, and ``height`` and ``engine_for`` remotely callable
-methods.
+Blender, 2 kills the process, 3 hangs (touching ``signal_dir``/hanging first, when given), 4 waits until the
+file ``signal_dir``/release exists. ``fail_on_build=True`` raises in the constructor. With ``builders=N`` and a
+``signal_dir``, each instance announces itself there while building and waits until N instances have: the
+builds can only finish if they run at the same time. ``scale`` is a remotely settable attribute, and
+``height`` and ``engine_for`` remotely callable methods.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import bpy
@@ -27,11 +29,18 @@ class Faulty(SceneEnv):
     scale = 1.0
     remote_attributes = ("scale",)
 
-    def __init__(self, fail_on_build: bool = False, build_seconds: float = 0.0, stamp_dir: str | None = None) -> None:
-        began = time.time()
+    # How long a build waits for the other builders, or a step for its release file: only a guard against
+    # a test that hangs, far longer than any machine needs.
+    GUARD_SECONDS = 120.0
+
+    def __init__(self, fail_on_build: bool = False, builders: int = 0, signal_dir: str | None = None) -> None:
         if fail_on_build:
             raise RuntimeError("the scene could not be built")
-        time.sleep(build_seconds)
+        self.signal_dir = Path(signal_dir) if signal_dir is not None else None
+        if builders:
+            assert self.signal_dir is not None, "builders= needs a signal_dir"
+            (self.signal_dir / f"builder-{os.getpid()}").touch()
+            self.wait_for(lambda: len(list(self.signal_dir.glob("builder-*"))) >= builders, f"{builders} builders at once")
         bpy.ops.wm.read_factory_settings(use_empty=True)
         bpy.ops.rigidbody.world_add()
         super().__init__(bpy.context.scene)
@@ -40,9 +49,13 @@ class Faulty(SceneEnv):
         bpy.ops.rigidbody.object_add()
         self.observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
         self.action_space = spaces.Discrete(5)
-        if stamp_dir is not None:
-            with open(os.path.join(stamp_dir, f"{os.getpid()}.txt"), "w") as stamp:
-                stamp.write(f"{began} {time.time()}")
+
+    def wait_for(self, condition: Any, what: str) -> None:
+        deadline = time.monotonic() + self.GUARD_SECONDS
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"waited {self.GUARD_SECONDS:.0f} s for {what}")
+            time.sleep(0.01)
 
     def start_episode(self, options: dict[str, Any]) -> None:
         self.ball.location = (0.0, 0.0, float(options.get("height", 10.0)) + self.np_random.uniform(0.0, 1.0))
@@ -53,9 +66,12 @@ class Faulty(SceneEnv):
         if action == 2:
             os._exit(3)
         if action == 3:
+            if self.signal_dir is not None:
+                (self.signal_dir / "hanging").touch()
             time.sleep(3600)
         if action == 4:
-            time.sleep(0.5)
+            assert self.signal_dir is not None, "action 4 needs a signal_dir"
+            self.wait_for((self.signal_dir / "release").exists, "the release file")
 
     @remote
     def engine_for(self, kind: str) -> str:

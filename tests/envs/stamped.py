@@ -1,14 +1,20 @@
-"""blendgym/CartPole-v0's env with the Blender-side monotonic time at which each reset and step was served in
-its info, so that tests judge pacing by Blender's own clock rather than by the host's wall clock."""
+"""blendgym/CartPole-v0's env paced at 10 steps per second in real time (rather than 50), so that Blender's
+redraws keep up with the pacing even on a slow, loaded machine, and with a remotely callable count of the
+steps that Blender's live server served only after waiting for their due time."""
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
+import blendgym_blender.live as live
+from blendgym_blender import remote
 from blendgym_envs.cartpole import CartPole
 
 
 class StampedCartPole(CartPole):
-    def info(self) -> dict[str, Any]:
-        return {**super().info(), "served_at": time.monotonic()}
+    @property
+    def render_fps(self) -> float:
+        return 10.0
+
+    @remote
+    def paced_steps(self) -> int:
+        assert live._server is not None, "not served from Blender's UI"
+        return live._server.paced_steps

@@ -196,6 +196,7 @@ def test_two_trials_on_one_host_never_collide(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_train_rllib_reaches_a_mean_return_of_450() -> None:
     # Its own single-node Ray ("local"), started by the script: nothing of the cluster above is used.
     done = subprocess.run(
