@@ -10,6 +10,7 @@ times its normal run."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -81,8 +82,9 @@ def test_ppo_cnn_from_pixels_learns(tmp_path: Path) -> None:
         timeout=1000,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    curve = result.stdout.split("training episodes: ")[1].split()
-    episodes, early, late = int(curve[0].rstrip(";")), float(curve[7].rstrip(",")), float(curve[-1])
+    curve = re.search(r"training episodes: (\d+); mean return of the first \d+: ([\d.]+), of the last \d+: ([\d.]+)", result.stdout)
+    assert curve is not None, result.stdout
+    episodes, early, late = int(curve[1]), float(curve[2]), float(curve[3])
     assert episodes > 500 and late >= 1.15 * early, result.stdout
     assert "trained policy: mean return" in result.stdout and "random policy:" in result.stdout
     assert (tmp_path / "ppo_cartpole_pixels.zip").exists()
