@@ -3,7 +3,7 @@
 A ``SceneEnv`` owns a Blender scene and steps it frame by frame. Subclasses pose the scene for a new
 episode, apply an action before each frame's physics and read what happened after it; this class keeps
 Blender's rigid-body point cache in order so that the simulation really advances and episodes are
-bit-for-bit repeatable (see BLENDER_FACTS.md, "Rigid-body physics, stepped frame by frame").
+bit-for-bit repeatable (docs/blender.md, "Stepping rigid-body physics frame by frame").
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from .render import View
 from .view import ViewSettings
 
 # Seconds of serving per UI tick when not in lockstep: long enough for hundreds of steps, short enough
-# that the window stays responsive (BLENDER_FACTS.md: 20 ms gave 803 steps/s under Xvfb).
+# that the window stays responsive (docs/blender.md: 20 ms gave 803 steps/s under Xvfb).
 SERVE_BUDGET = 0.02
 # How soon the timer looks again when no request is waiting, and while paused or waiting for a host.
 POLL_INTERVAL = 0.002

@@ -133,7 +133,7 @@ class EngineRenderer(Renderer):
         if kind == "cycles":
             self.stage.cycles.device = "CPU"
             self.stage.cycles.samples = 16
-            self.stage.cycles.use_denoising = False  # Debian's 3.4 has no denoiser (BLENDER_FACTS.md).
+            self.stage.cycles.use_denoising = False  # Debian's 3.4 has no denoiser (docs/blender.md).
 
     def render(self) -> np.ndarray:
         self._pose_copies()
@@ -341,7 +341,7 @@ def _copy_look(source: bpy.types.Scene, target: bpy.types.Scene) -> None:
 
 def create_gpu_context(scene: bpy.types.Scene) -> None:
     """In background mode the gpu module can draw only after a render engine has made a GPU context; a tiny
-    Workbench render does that (BLENDER_FACTS.md; without it Blender 3.4 segfaults)."""
+    Workbench render does that (docs/blender.md; without it Blender 3.4 segfaults)."""
     render = scene.render
     saved = (render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage)
     render.engine, render.resolution_x, render.resolution_y, render.resolution_percentage = "BLENDER_WORKBENCH", 4, 4, 100

@@ -1,6 +1,6 @@
 """Building blocks for env scenes made from code, so that they are the same on every Blender from 3.4 on.
 
-Each helper encodes a rule that Blender's rigid-body physics imposes (BLENDER_FACTS.md): meshes at their
+Each helper encodes a rule that Blender's rigid-body physics imposes (docs/blender.md): meshes at their
 true size, the constraint operator's context, collision settings that keep a body out of contacts.
 """
 

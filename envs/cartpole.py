@@ -19,7 +19,8 @@ from blendgym_blender.parameters import Parameter
 
 from . import building
 
-# Blender's motors push towards the opposite sign of their target velocity (BLENDER_FACTS.md), and their
+# A motor drives object1 relative to object2, so with (ground, cart) it pushes the cart towards the opposite
+# sign of its target velocity (docs/blender.md, "Rigid bodies, constraints and motors"), and its
 # max impulse acts as a force limit in newtons. A constant force F is therefore a target velocity of
 # -UNREACHABLE_SPEED * sign(F) with a max impulse of |F|.
 UNREACHABLE_SPEED = 1.0e6

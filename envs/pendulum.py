@@ -17,8 +17,9 @@ from blendgym_blender.parameters import Parameter
 
 from . import building
 
-# Blender's angular motors turn towards the opposite sign of their target velocity, and their max impulse
-# acts as a torque limit in newton metres (measured as for the linear motor, BLENDER_FACTS.md).
+# A motor drives object1 relative to object2: with the motor's objects in the order (base, rod) the rod turns
+# towards the opposite sign of the target velocity, and the max impulse acts as a torque limit in newton
+# metres (docs/blender.md, "Rigid bodies, constraints and motors").
 UNREACHABLE_SPEED = 1.0e6
 LAUNCH_TORQUE = 1.0e5
 ROD_SIZE = (0.08, 0.08, 1.0)
