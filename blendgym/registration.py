@@ -32,6 +32,11 @@ ENVS: dict[str, dict[str, Any]] = {
         "max_episode_steps": 200,
         "reward_threshold": -400.0,
     },
+    "blendgym/Reacher-v0": {
+        "env_class": "blendgym_envs.reacher:Reacher",
+        "max_episode_steps": 50,
+        "reward_threshold": -3.75,
+    },
 }
 
 

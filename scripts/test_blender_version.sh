@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 version=$1
 shift
 PYTHON=${PYTHON:-python3.11}
-CORE_TESTS="tests/test_cartpole.py tests/test_pendulum.py tests/test_rendering.py tests/test_parameters.py tests/test_vector.py tests/test_errors.py tests/test_data.py tests/test_doctor.py"
+CORE_TESTS="tests/test_physics.py tests/test_env_library.py tests/test_cartpole.py tests/test_pendulum.py tests/test_rendering.py tests/test_parameters.py tests/test_vector.py tests/test_errors.py tests/test_data.py tests/test_doctor.py"
 venv=".venv-bpy-$version"
 [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
 # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.

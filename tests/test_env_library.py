@@ -1,0 +1,94 @@
+"""The env library built on the physics toolkit (docs/envs.md): what every env there must do, and each env's
+own semantics. Every env is tested through its registered id, in real Blender processes."""
+
+from __future__ import annotations
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gymnasium_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import blendgym  # noqa: F401  (registers the ids)
+
+LIBRARY = ["blendgym/Reacher-v0"]
+
+
+def episode(env: gymnasium.Env, seed: int, steps: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    observation, _ = env.reset(seed=seed)
+    trajectory = [observation]
+    for _ in range(steps):
+        observation, reward, *_ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(env.action_space.dtype))
+        trajectory += [observation, np.array([reward])]
+    return trajectory
+
+
+@pytest.mark.parametrize("env_id", LIBRARY)
+@pytest.mark.executable
+def test_both_env_checkers_pass(env_id: str, display: str, blender_executable: str) -> None:
+    env = gymnasium.make(env_id)
+    try:
+        gymnasium_check_env(env.unwrapped)  # makes the env in every render mode, "human" included (Blender 3.4)
+        sb3_check_env(env.unwrapped)
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize("env_id", LIBRARY)
+def test_episodes_are_bit_identical_per_seed(env_id: str) -> None:
+    first, second = gymnasium.make(env_id), gymnasium.make(env_id)
+    try:
+        one, again, other = episode(first, 4, 30), episode(second, 4, 30), episode(first, 5, 30)
+        for left, right in zip(one, again, strict=True):
+            np.testing.assert_array_equal(left, right)
+        assert not np.array_equal(one[0], other[0])
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.parametrize("env_id", LIBRARY)
+def test_the_pool_matches_sync_vector_env_step_by_step(env_id: str) -> None:
+    pool = gymnasium.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
+    sync = gymnasium.make_vec(env_id, num_envs=2, vectorization_mode="sync")
+    try:
+        np.testing.assert_array_equal(pool.reset(seed=3)[0], sync.reset(seed=3)[0])
+        rng = np.random.default_rng(0)
+        for _ in range(60):  # past the end of the first episodes (time limits autoreset)
+            actions = rng.uniform(-1, 1, pool.action_space.shape).astype(pool.action_space.dtype)
+            for pooled, synced in zip(pool.step(actions)[:4], sync.step(actions)[:4], strict=True):
+                np.testing.assert_array_equal(pooled, synced)
+    finally:
+        pool.close()
+        sync.close()
+
+
+def test_reacher_has_reacher_v5_semantics() -> None:
+    env = gymnasium.make("blendgym/Reacher-v0")
+    try:
+        assert env.spec is not None and env.spec.max_episode_steps == 50 and env.spec.reward_threshold == -3.75
+        assert env.action_space == gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32) and env.observation_space.shape == (10,)
+        observation, info = env.reset(seed=0, options={"state": [0.3, -0.5, 0.0, 0.0], "target": [0.1, -0.05]})
+        angles = np.array([0.3, -0.5])
+        np.testing.assert_allclose(observation[:4], np.concatenate([np.cos(angles), np.sin(angles)]), atol=1e-4)
+        np.testing.assert_allclose(observation[4:6], [0.1, -0.05], atol=1e-6)
+        # The fingertip, 0.1 m and 0.11 m along the two links, by forward kinematics.
+        tip = 0.1 * np.array([np.cos(0.3), np.sin(0.3)]) + 0.11 * np.array([np.cos(-0.2), np.sin(-0.2)])
+        np.testing.assert_allclose(observation[8:10], tip - [0.1, -0.05], atol=1e-4)
+        action = np.array([0.5, -0.25], np.float32)
+        observation, reward, terminated, truncated, info = env.step(action)
+        assert info["reward_ctrl"] == pytest.approx(-0.1 * (0.25 + 0.0625))
+        assert info["reward_dist"] == pytest.approx(-np.linalg.norm(observation[8:10]))
+        assert reward == pytest.approx(info["reward_dist"] + info["reward_ctrl"]) and not terminated
+        assert observation[6] > 0 and observation[7] < 0  # the torques turn the joints their way
+        for step in range(49):
+            *_, truncated, _ = env.step(action)
+        assert truncated
+        # Start states as Reacher-v5 draws them: angles within ±0.1 rad, the target inside the 0.2 m disc.
+        for seed in range(10):
+            observation, _ = env.reset(seed=seed)
+            assert np.all(np.abs(np.arctan2(observation[2:4], observation[:2])) <= 0.1 + 1e-4)
+            assert np.linalg.norm(observation[4:6]) < 0.2
+    finally:
+        env.close()
