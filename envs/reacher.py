@@ -61,7 +61,7 @@ class Reacher(SceneEnv):
     | 8, 9 | fingertip − target, x and y | m |
 
     ## Reward
-    ``-‖fingertip − target‖ − 0.1·‖a‖²`` (Reacher-v5's ``reward_dist_weight=1``, ``reward_control_weight=0.1``);
+    ``-‖fingertip − target‖ − ‖a‖²`` (Reacher-v5's defaults, ``reward_dist_weight=1``, ``reward_control_weight=1``);
     ``info`` has both terms (``reward_dist``, ``reward_ctrl``).
 
     ## Starting state
@@ -196,7 +196,7 @@ class Reacher(SceneEnv):
 
     def score(self, observation: np.ndarray) -> tuple[float, bool]:
         reward_dist = -float(np.linalg.norm(observation[8:10]))
-        reward_ctrl = -0.1 * float(np.square(self.action).sum())
+        reward_ctrl = -float(np.square(self.action).sum())
         self.terms = {"reward_dist": reward_dist, "reward_ctrl": reward_ctrl}
         return reward_dist + reward_ctrl, False
 

@@ -78,7 +78,7 @@ def test_reacher_has_reacher_v5_semantics() -> None:
         np.testing.assert_allclose(observation[8:10], tip - [0.1, -0.05], atol=1e-4)
         action = np.array([0.5, -0.25], np.float32)
         observation, reward, terminated, truncated, info = env.step(action)
-        assert info["reward_ctrl"] == pytest.approx(-0.1 * (0.25 + 0.0625))
+        assert info["reward_ctrl"] == pytest.approx(-(0.25 + 0.0625))
         assert info["reward_dist"] == pytest.approx(-np.linalg.norm(observation[8:10]))
         assert reward == pytest.approx(info["reward_dist"] + info["reward_ctrl"]) and not terminated
         assert observation[6] > 0 and observation[7] < 0  # the torques turn the joints their way
