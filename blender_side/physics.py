@@ -144,16 +144,21 @@ class Joint:
         axis: Vector3,
         dt: float,
         damping: float = 0.0,
+        limits: tuple[float, float] | None = None,
     ) -> None:
         """Build the joint's constraint and motor, the child at coordinate 0 in its current pose.
 
         ``pivot`` and ``axis`` are in world coordinates; ``damping`` (N·m·s/rad or N·s/m) resists the joint's
-        velocity, added to whatever the actuator applies.
+        velocity, added to whatever the actuator applies; ``limits`` (lower, upper), in the joint's
+        coordinate, are stops the joint cannot pass.
         """
         self.name = name
         self.parent, self.child = parent, child
         self.dt = dt
         self.damping = damping
+        if limits is not None and not limits[0] < limits[1]:
+            raise ValueError(f"joint {name!r}: limits must be (lower, upper) with lower < upper, got {limits!r}")
+        self.limits = limits
         direction = Vector(axis).normalized()
         # matrix_world follows an object's new location only once the view layer is updated.
         scene.view_layers[0].update()
@@ -179,6 +184,7 @@ class Joint:
         self.history: deque[float] = deque(maxlen=3)
         self.recorded_frame = -1
         self._drive(0.0, 0.0)
+        self._set_limits(0.0)
 
     def _add_empty(self, scene: bpy.types.Scene, name: str, kind: str, pivot: Vector3, direction: Vector, local: str) -> bpy.types.Object:
         anchor = bpy.data.objects.new(name, None)
@@ -218,6 +224,15 @@ class Joint:
 
     def _difference(self, newer: float, older: float) -> float:
         return newer - older
+
+    def _limit(self, constraint: bpy.types.RigidBodyConstraint, lower: float, upper: float) -> None:
+        raise NotImplementedError
+
+    def _set_limits(self, coordinate: float) -> None:
+        # Blender measures a constraint's limits from the pose its bodies have when the simulation starts,
+        # which is where ``place`` leaves the child: the stops are shifted by that coordinate.
+        if self.limits is not None:
+            self._limit(self.anchors[0].rigid_body_constraint, self.limits[0] - coordinate, self.limits[1] - coordinate)
 
     # State ----------------------------------------------------------------------------------------------
 
@@ -284,8 +299,11 @@ class Joint:
     def place(self, parent_world: Matrix, coordinate: float) -> Matrix:
         """Pose the child (and the joint's empties) at ``coordinate`` with the parent at ``parent_world``;
         returns the child's world matrix."""
+        if self.limits is not None and not self.limits[0] <= coordinate <= self.limits[1]:
+            raise ValueError(f"joint {self.name!r}: coordinate {coordinate} is outside its limits {self.limits}")
         child_world = parent_world @ self._moved(coordinate) @ self.rest
         self.child.matrix_world = child_world
+        self._set_limits(coordinate)
         for anchor, rest in zip(self.anchors, self.anchor_rests, strict=True):
             # Blender takes a constraint's frames from its empty when the simulation starts: the empties
             # follow the parent, so that the pivot and the axis stay where the parent holds them.
@@ -321,6 +339,10 @@ class Hinge(Joint):
     def _difference(self, newer: float, older: float) -> float:
         return wrap(newer - older)
 
+    def _limit(self, constraint: bpy.types.RigidBodyConstraint, lower: float, upper: float) -> None:
+        constraint.use_limit_ang_z = True
+        constraint.limit_ang_z_lower, constraint.limit_ang_z_upper = lower, upper
+
 
 class Slider(Joint):
     """A slider: the child moves along ``axis``; coordinate in m."""
@@ -340,6 +362,12 @@ class Slider(Joint):
 
     def _moved(self, coordinate: float) -> Matrix:
         return Matrix.Translation(self.axis * coordinate)
+
+    def _limit(self, constraint: bpy.types.RigidBodyConstraint, lower: float, upper: float) -> None:
+        # Bullet's slider measures the parent's offset from the child (object2's from object1's): the stops
+        # change sign (measured, tests/test_physics.py).
+        constraint.use_limit_lin_x = True
+        constraint.limit_lin_x_lower, constraint.limit_lin_x_upper = -upper, -lower
 
 
 class Articulation:

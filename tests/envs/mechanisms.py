@@ -1,15 +1,19 @@
 """Small mechanisms built with the physics toolkit (blendgym_blender.physics), for the physics checks in
-tests/test_physics.py. Each episode's observation is the joint's coordinate and velocity and the body's
-height and vertical velocity; the action is the joint's effort (N·m or N) in "effort" mode.
+tests/test_physics.py. Each observation is the joints' coordinates, then their velocities, then the last
+body's height and vertical velocity; the action is the first joint's effort (N·m or N) in "effort" mode.
 
 ``scenario``:
 - "link": a 0.1 × 0.02 × 0.02 m box of 0.5 kg turning about a vertical hinge through one end, no gravity;
 - "pendulum": a 0.05 × 0.05 × 1 m rod of 1 kg hanging from a horizontal hinge through its top end;
+- "double": two 0.05 × 0.05 × 0.5 m rods of 1 kg, the second hinged to the first's lower end, both hinges
+  about y (a double pendulum; joint 1's coordinate is relative to rod 0);
 - "slider": a 0.2 m cube of 2 kg on a horizontal slider, no gravity;
 - "fall": a 0.2 m cube of 1 kg falling freely from 10 m.
+``limits`` (lower, upper) gives the link's hinge or the slider stops.
 
-Reset options: "state" ([coordinate, velocity] of the joint), and "mode" with "command", "limit",
-"stiffness", "damping": the actuator for the whole episode ("effort" by default: the action is the effort).
+Reset options: "state" ([coordinates..., velocities...] of the joints), and "mode" with "command", "limit",
+"stiffness", "damping": the first joint's actuator for the whole episode ("effort" by default: the action
+is the effort).
 """
 
 from __future__ import annotations
@@ -27,23 +31,31 @@ from blendgym_envs import building
 class Mechanism(SceneEnv):
     reset_options = frozenset({"state", "mode", "command", "limit", "stiffness", "damping"})
 
-    def __init__(self, scenario: str = "link", substeps: int = 10, fps: int = 100) -> None:
+    def __init__(self, scenario: str = "link", substeps: int = 10, fps: int = 100, limits: list[float] | None = None) -> None:
         scene = building.empty_physics_scene(fps, substeps)
         super().__init__(scene)
         self.dt = 1.0 / fps
-        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "fall") else 0.0)
+        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "double", "fall") else 0.0)
         anchor = building.add_box(scene, "Anchor", (0.05, 0.05, 0.05), (0.0, 0.0, 0.0), 1.0, "PASSIVE")
         building.keep_out_of_collisions(anchor)
-        self.joint: Joint | None = None
+        stops = (limits[0], limits[1]) if limits is not None else None
+        joints: list[Joint] = []
         if scenario == "link":
             body = building.add_box(scene, "Link", (0.1, 0.02, 0.02), (0.05, 0.0, 0.0), 0.5, "ACTIVE")
-            self.joint = Hinge(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), self.dt)
+            joints.append(Hinge(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0), self.dt, limits=stops))
         elif scenario == "pendulum":
             body = building.add_box(scene, "Rod", (0.05, 0.05, 1.0), (0.0, 0.0, -0.5), 1.0, "ACTIVE")
-            self.joint = Hinge(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), self.dt)
+            joints.append(Hinge(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (0.0, 1.0, 0.0), self.dt))
+        elif scenario == "double":
+            parent = anchor
+            for index in range(2):
+                body = building.add_box(scene, f"Rod{index}", (0.05, 0.05, 0.5), (0.0, 0.0, -0.5 * index - 0.25), 1.0, "ACTIVE")
+                body.rigid_body.collision_collections = [False] * 20
+                joints.append(Hinge(scene, f"Joint{index}", parent, body, (0.0, 0.0, -0.5 * index), (0.0, 1.0, 0.0), self.dt))
+                parent = body
         elif scenario == "slider":
             body = building.add_box(scene, "Block", (0.2, 0.2, 0.2), (0.0, 0.0, 0.0), 2.0, "ACTIVE")
-            self.joint = Slider(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), self.dt)
+            joints.append(Slider(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), self.dt, limits=stops))
         elif scenario == "fall":
             body = building.add_box(scene, "Block", (0.2, 0.2, 0.2), (0.0, 0.0, 10.0), 1.0, "ACTIVE")
         else:
@@ -51,46 +63,43 @@ class Mechanism(SceneEnv):
         body.rigid_body.collision_collections = [False] * 20
         self.body = Body(body, self.dt)
         self.start_location = tuple(body.location)
-        self.arm = Articulation([self.joint] if self.joint is not None else [])
-        self.observation_space = spaces.Box(-np.inf, np.inf, (4,), np.float64)
+        self.joints = joints
+        self.arm = Articulation(joints)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2 * len(joints) + 2,), np.float64)
         self.action_space = spaces.Box(-np.inf, np.inf, (1,), np.float64)
         self.mode: dict[str, Any] = {"mode": "effort"}
 
     def start_episode(self, options: dict[str, Any]) -> None:
         self.mode = {name: options[name] for name in ("mode", "command", "limit", "stiffness", "damping") if name in options}
         self.mode.setdefault("mode", "effort")
-        if self.joint is None:
+        if not self.joints:
             self.body.obj.location = self.start_location
             self.body.obj.rotation_euler = (0.0, 0.0, 0.0)
         else:
-            coordinate, velocity = options.get("state", (0.0, 0.0))
-            self.arm.place([coordinate], [velocity])
+            state = options.get("state", [0.0] * (2 * len(self.joints)))
+            self.arm.place(state[: len(self.joints)], state[len(self.joints) :])
 
     def launch_episode(self) -> None:
-        if self.joint is None:
-            self.body.restart(self.frame)
-        else:
+        if self.joints:
             self.arm.launch(self)
-            self.body.restart(self.frame)
+        self.body.restart(self.frame)
 
     def apply_action(self, action: Any) -> None:
         self.body.record(self.frame)
-        if self.joint is not None:
-            mode = self.mode["mode"]
+        if self.joints:
+            joint, mode = self.joints[0], self.mode["mode"]
             if mode == "effort":
-                self.joint.set_effort(float(action[0]))
+                joint.set_effort(float(action[0]))
             elif mode == "velocity":
-                self.joint.set_velocity(self.mode["command"], self.mode["limit"])
+                joint.set_velocity(self.mode["command"], self.mode["limit"])
             elif mode == "target":
-                self.joint.set_target(self.mode["command"], self.mode["stiffness"], self.mode["damping"], self.mode["limit"])
+                joint.set_target(self.mode["command"], self.mode["stiffness"], self.mode["damping"], self.mode["limit"])
             self.arm.before_frame(self.frame)
 
     def observe(self) -> np.ndarray:
         self.body.record(self.frame)
         self.arm.record(self.frame)
-        position = self.joint.position if self.joint is not None else 0.0
-        velocity = self.joint.velocity if self.joint is not None else 0.0
-        return np.array([position, velocity, self.body.position[2], self.body.linear_velocity[2]])
+        return np.concatenate([self.arm.positions, self.arm.velocities, [self.body.position[2], self.body.linear_velocity[2]]])
 
     def score(self, observation: np.ndarray) -> tuple[float, bool]:
         return 0.0, False
