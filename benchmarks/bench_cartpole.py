@@ -15,9 +15,7 @@ Prints one table; asserts nothing. Results and method are kept in docs/benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 
 import blendgym
 from blendgym.process import host_python_path, package_directory
+from fresh import measurement
 
 MAX_STEPS = 500
 
@@ -66,9 +65,7 @@ def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: in
         command = [blender.program, "-P", "-c", code]
     else:
         command = [blender.program, "-b", "--factory-startup", "-noaudio", "--python-exit-code", "1", "--python-expr", code]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    return json.loads(line[len("RESULT ") :])
+    return measurement(command, marker="RESULT ")
 
 
 def run_channel(blender: str | None, steps: int, repeats: int, seed: int, cpu_affinity: str | None, transport: str = "auto") -> tuple[list[float], float]:

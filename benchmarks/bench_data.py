@@ -32,6 +32,8 @@ import sys
 import textwrap
 import time
 
+from fresh import measurement
+
 BLENDTORCH_IMAGES_PER_SECOND = 94.0
 OUTPUT_SETS = {"rgb, boxes": ("rgb", "boxes"), "rgb, boxes, depth, segmentation": ("rgb", "boxes", "depth", "segmentation")}
 
@@ -100,8 +102,7 @@ def data_loader(processes: int, outputs: tuple[str, ...], items: int) -> float:
 def measure(contender: str, processes: int, outputs: str, items: int) -> float:
     """One measurement in a fresh process."""
     command = [sys.executable, __file__, "--measure", contender, "--processes", str(processes), "--outputs", outputs, "--items", str(items)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return float(json.loads(output.strip().splitlines()[-1])["rate"])
+    return float(measurement(command)["rate"])
 
 
 def main() -> None:

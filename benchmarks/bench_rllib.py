@@ -26,9 +26,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+from fresh import measurement
 
 GYM_ID = "CartPole-v1"
 BLENDGYM_ID = "blendgym/CartPole-v0"
@@ -92,8 +93,7 @@ def sb3_ppo(env_id: str, steps: int) -> float:
 def measure(trainer: str, env_id: str, steps: int) -> float:
     """One measurement in a fresh process."""
     command = [sys.executable, __file__, "--measure", trainer, "--env-id", env_id, "--steps", str(steps)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    return float(json.loads(output.strip().splitlines()[-1])["rate"])
+    return float(measurement(command)["rate"])
 
 
 def main() -> None:

@@ -68,12 +68,22 @@ def load_env_class(reference: str) -> type:
         spec.loader.exec_module(module)
     else:
         module = importlib.import_module(location)
+    if not isinstance(getattr(module, class_name, None), type):
+        from blendgym_blender.parameters import did_you_mean
+
+        classes = sorted(name for name, value in vars(module).items() if isinstance(value, type) and value.__module__ == module.__name__)
+        raise AttributeError(f"{location} defines no class {class_name!r}{did_you_mean([class_name], classes)}; the classes it defines: {classes}")
     return getattr(module, class_name)
 
 
 def build_env(reference: str, kwargs: dict[str, Any]) -> Any:
     """The env of class ``reference`` built with ``kwargs``, its parameters' values put into its scene."""
+    from blendgym_blender.generator import Generator
+
     env = load_env_class(reference)(**kwargs)
+    missing = [name for name in ("observation_space", "action_space") if getattr(env, name, None) is None]
+    if missing and not isinstance(env, Generator):
+        raise TypeError(f"{reference} set no {' and no '.join(missing)} in __init__: an env sets both, from blendgym_blender.spaces (docs/envs.md, \"Writing your own env\")")
     env.apply_parameters(dict(env.params))
     return env
 

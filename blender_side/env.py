@@ -116,7 +116,7 @@ class SceneEnv(Parameterized, abc.ABC):
             raise ValueError(f"'randomize' takes a list of parameter names, got {names!r}")
         unknown = sorted(set(names) - set(self.parameters))
         if unknown:
-            raise ValueError(f"cannot randomize {unknown}: this env declares the parameters {sorted(self.parameters)}")
+            raise ValueError(f"cannot randomize {unknown}{parameters.did_you_mean(unknown, self.parameters)}: this env declares the parameters {sorted(self.parameters)}")
         return list(names)
 
     # Driven by the agent --------------------------------------------------------------------------------
@@ -124,8 +124,10 @@ class SceneEnv(Parameterized, abc.ABC):
     def reset(self, seed: int | None, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         own = {name: value for name, value in options.items() if name not in self.parameters and name != "randomize"}
         if self.reset_options is not None and not set(own) <= self.reset_options:
+            unknown = sorted(set(own) - self.reset_options)
+            known = [*self.reset_options, *self.parameters, "randomize"]
             raise ValueError(
-                f"unknown reset options {sorted(set(own) - self.reset_options)}; {type(self).__name__} takes "
+                f"unknown reset options {unknown}{parameters.did_you_mean(unknown, known)}; {type(self).__name__} takes "
                 f"{sorted(self.reset_options)}, its parameters {sorted(self.parameters)} and 'randomize' (a list of them)"
             )
         values = parameters.check_all(self.parameters, {name: value for name, value in options.items() if name in self.parameters})

@@ -8,7 +8,9 @@ checks are tested without Blender, and the declarations travel to the host in th
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -72,12 +74,19 @@ class Parameter:
         return {"kind": self.kind, "default": default, "low": self.low, "high": self.high, "doc": self.doc}
 
 
+def did_you_mean(unknown: list[str], known: Iterable[str]) -> str:
+    """" (did you mean 'x'?)" for the unknown names that are close to a known one, else ""."""
+    known = list(known)
+    guesses = [f"{name!r} → {close[0]!r}" for name in unknown if (close := difflib.get_close_matches(name, known, n=1))]
+    return f" (did you mean {', '.join(guesses)}?)" if guesses else ""
+
+
 def check_all(declared: dict[str, Parameter], values: dict[str, Any]) -> dict[str, Any]:
     """Every value checked against ``declared``: unknown names and bad values raise ValueError, all of them
     before anything is applied."""
     unknown = sorted(set(values) - set(declared))
     if unknown:
-        raise ValueError(f"unknown parameters {unknown}; this env declares {sorted(declared)}")
+        raise ValueError(f"unknown parameters {unknown}{did_you_mean(unknown, declared)}; this env declares {sorted(declared)}")
     return {name: declared[name].check(name, value) for name, value in values.items()}
 
 

@@ -116,10 +116,14 @@ def generator_served(hello: dict[str, Any], name: str) -> ValueError | None:
 
 
 def resolve_env_class(env_class: str) -> str:
-    """``env_class`` with a file path made absolute, so that Blender finds it from any working directory."""
+    """``env_class`` with a file path made absolute, so that Blender finds it from any working directory; a
+    file that is not there is a ``FileNotFoundError`` now, before any Blender starts."""
     location, separator, class_name = env_class.rpartition(":")
     if location.endswith(".py"):
-        return f"{Path(location).resolve()}{separator}{class_name}"
+        path = Path(location).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"env class {env_class!r}: there is no file {path}; give the path of the .py file that defines {class_name}")
+        return f"{path}{separator}{class_name}"
     return env_class
 
 

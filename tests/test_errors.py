@@ -92,6 +92,21 @@ def test_unknown_env_class_and_bad_kwargs_are_start_errors() -> None:
         blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", force_mag=object())
 
 
+def test_start_up_mistakes_are_named_in_the_first_line() -> None:
+    # A missing file is found on the host, before any Blender starts.
+    with pytest.raises(FileNotFoundError, match="there is no file .*no_such_env.py"):
+        blendgym.BlenderEnv("no_such_env.py:Env")
+    # A mistyped class: the guess and the classes the file defines.
+    with pytest.raises(blendgym.BlenderStartError) as raised:
+        blendgym.BlenderEnv(FAULTY_ENV.replace(":Faulty", ":Faulti"))
+    first_line = str(raised.value).splitlines()[0]
+    assert "defines no class 'Faulti' (did you mean 'Faulti' → 'Faulty'?)" in first_line and "'Spaceless'" in first_line
+    # A class that sets no action space.
+    with pytest.raises(blendgym.BlenderStartError) as raised:
+        blendgym.BlenderEnv(FAULTY_ENV.replace(":Faulty", ":Spaceless"))
+    assert "set no action_space in __init__" in str(raised.value).splitlines()[0]
+
+
 def test_a_missing_blender_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(blendgym.BlenderNotFoundError, match="apt-get install blender"):
         blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", blender="/nonexistent/blender")

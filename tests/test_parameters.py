@@ -30,8 +30,10 @@ def test_parameters_check_kind_and_range_and_name_the_culprit() -> None:
         Parameter("int", 3, "count", 0, 5).check("count", 2.5)
     with pytest.raises(ValueError, match=r"must lie in \[0.5, 2\]"):
         Parameter("float", 3.0, "a default outside its own range", 0.5, 2.0)
-    with pytest.raises(ValueError, match=r"unknown parameters \['mas'\]"):
+    with pytest.raises(ValueError, match=r"unknown parameters \['mas'\] \(did you mean 'mas' → 'mass'\?\)"):
         check_all({"mass": mass}, {"mas": 1.0})
+    with pytest.raises(ValueError, match=r"unknown parameters \['zzz'\]; this env declares"):  # nothing close: no guess
+        check_all({"mass": mass}, {"zzz": 1.0})
 
 
 def test_parameters_sample_within_their_ranges_reproducibly() -> None:
@@ -62,8 +64,10 @@ def test_reset_options_set_physics_deterministically_and_reject_bad_values() -> 
         np.testing.assert_array_equal(pole_angles(env, 0), heavy)
         np.testing.assert_array_equal(pole_angles(env, 0, pole_mass=0.1), default)
 
-        with pytest.raises(blendgym.BlenderEnvValueError, match=r"unknown reset options \['pole_mas'\]"):
+        with pytest.raises(blendgym.BlenderEnvValueError, match=r"unknown reset options \['pole_mas'\] \(did you mean 'pole_mas' → 'pole_mass'\?\)"):
             env.reset(options={"pole_mas": 0.5})
+        with pytest.raises(blendgym.BlenderEnvValueError, match=r"did you mean 'randomise' → 'randomize'\?"):
+            env.reset(options={"randomise": ["pole_mass"]})
         with pytest.raises(blendgym.BlenderEnvValueError, match=r"'cart_mass' must lie in \[0.2, 5\], got 99"):
             env.reset(options={"pole_mass": 0.5, "cart_mass": 99})
         with pytest.raises(blendgym.BlenderEnvValueError, match="options\\['state'\\] must be 4 finite numbers"):
@@ -134,7 +138,7 @@ def test_randomize_draws_declared_parameters_at_every_reset_from_the_seed() -> N
         _, other = env.reset()
         assert other["parameters"] != drawn
         assert env.unwrapped.remote_get("randomized") == ["pole_mass", "sky_colour"]
-        with pytest.raises(blendgym.BlenderEnvValueError, match=r"cannot randomize \['mass'\]"):
+        with pytest.raises(blendgym.BlenderEnvValueError, match=r"cannot randomize \['mass'\] \(did you mean 'mass' → 'pole_mass'\?\)"):
             env.reset(options={"randomize": ["mass"]})
         _, off = env.reset(options={"randomize": []})
         assert "parameters" not in off

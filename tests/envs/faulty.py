@@ -94,3 +94,23 @@ class Faulty(SceneEnv):
 
     def info(self) -> dict[str, Any]:
         return {"frame": self.frame}
+
+
+class Spaceless(SceneEnv):
+    """An env that forgets its action space: its start-up error must say so."""
+
+    def __init__(self) -> None:
+        super().__init__(bpy.context.scene)
+        self.observation_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def start_episode(self, options: dict[str, Any]) -> None:
+        pass
+
+    def apply_action(self, action: Any) -> None:
+        pass
+
+    def observe(self) -> np.ndarray:
+        return np.zeros(1, np.float32)
+
+    def score(self, observation: np.ndarray) -> tuple[float, bool]:
+        return 0.0, False
