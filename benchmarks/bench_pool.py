@@ -14,7 +14,7 @@ Defaults of each contender are used: the pool with ``cpu_affinity="auto"`` (blen
 (``transport="zmq"``). The ratios compare with the pool at the same N, and the pool with itself at N=1.
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
-    python benchmarks/bench_pool.py [--steps 20000] [--repeats 3] [--envs 1 2 4] [--blender /usr/bin/blender]
+    python benchmarks/bench_pool.py [--steps 10000] [--repeats 3] [--envs 1 2 4] [--blender /usr/bin/blender]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def measure(make: Callable[[int, str | None], Any], args: argparse.Namespace) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=20000, help="env steps per timed pass, across all envs")
+    parser.add_argument("--steps", type=int, default=10000, help="env steps per timed pass, across all envs")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--envs", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--seed", type=int, default=0)

@@ -22,7 +22,10 @@ over the same measurement alone. Rows marked OMP_WAIT_POLICY=PASSIVE run with th
 torch's OpenMP threads sleep instead of spinning between parallel regions.
 Prints one table; asserts nothing. Results and method are kept in docs/benchmarks.md.
 
-    python benchmarks/bench_training.py [--rounds 3] [--sb3-steps 8192] [--cleanrl-steps 8192] [--only NAME ...]
+    python benchmarks/bench_training.py [--full] [--rounds 1] [--sb3-steps 4096] [--cleanrl-steps 4096] [--only NAME ...]
+
+The default run (one round of the trainers' rows at half the steps) prints its table within 10 minutes on
+2 cores; ``--full`` is the run whose table docs/benchmarks.md keeps (about 50 minutes).
 """
 
 from __future__ import annotations
@@ -202,7 +205,9 @@ class Contender:
     together: bool = False  # two copies at once
 
 
-def contenders() -> list[Contender]:
+def contenders(diagnostics: bool) -> list[Contender]:
+    """The trainers users run, each on gymnasium's CartPole-v1 and on blendgym; with ``diagnostics``, also
+    the rows that explain the costs (OMP_WAIT_POLICY=PASSIVE, two copies at once)."""
     rows = []
     for threads in ("default", "1"):
         rows += [
@@ -217,6 +222,14 @@ def contenders() -> list[Contender]:
             Contender("CleanRL PPO", "make_vec pool of 4", threads, "cleanrl:pool"),
         ]
     rows += [
+        Contender("tight loop", "CartPole-v1, gymnasium.make", "default", "tight:gym-1"),
+        Contender("tight loop", "gymnasium.make", "default", "tight:sync-1"),
+        Contender("tight loop", "make_vec pool of 1", "default", "tight:pool-1"),
+        Contender("tight loop", "make_vec pool of 2", "default", "tight:pool-2"),
+    ]
+    if not diagnostics:
+        return rows
+    rows += [
         Contender("SB3 PPO", "CartPole-v1, DummyVecEnv(2)", "default", "sb3:gym", passive=True),
         Contender("SB3 PPO", "blendgym.sb3.make_vec_env(n_envs=2)", "default", "sb3:pool", passive=True),
         Contender("CleanRL PPO", "CartPole-v1, SyncVectorEnv(4 x gym.make)", "default", "cleanrl:gym", passive=True),
@@ -229,12 +242,6 @@ def contenders() -> list[Contender]:
             Contender("CleanRL PPO", "CartPole-v1, SyncVectorEnv(4 x gym.make)", threads, "cleanrl:gym", together=True),
             Contender("CleanRL PPO", "make_vec pool of 4", threads, "cleanrl:pool", together=True),
         ]
-    rows += [
-        Contender("tight loop", "CartPole-v1, gymnasium.make", "default", "tight:gym-1"),
-        Contender("tight loop", "gymnasium.make", "default", "tight:sync-1"),
-        Contender("tight loop", "make_vec pool of 1", "default", "tight:pool-1"),
-        Contender("tight loop", "make_vec pool of 2", "default", "tight:pool-2"),
-    ]
     return rows
 
 
@@ -279,19 +286,25 @@ def run_contender(contender: Contender, args: argparse.Namespace) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--sb3-steps", type=int, default=8192)
-    parser.add_argument("--cleanrl-steps", type=int, default=8192)
-    parser.add_argument("--tight-steps", type=int, default=20000)
+    parser.add_argument("--full", action="store_true", help="the run docs/benchmarks.md records (about 50 min on 2 cores): "
+                        "3 rounds, 8,192 training and 20,000 tight-loop steps, and the diagnostic rows")
+    parser.add_argument("--rounds", type=int, default=None, help="default 1 (3 with --full)")
+    parser.add_argument("--sb3-steps", type=int, default=None, help="default 4096 (8192 with --full)")
+    parser.add_argument("--cleanrl-steps", type=int, default=None, help="default 4096 (8192 with --full)")
+    parser.add_argument("--tight-steps", type=int, default=None, help="default 10000 (20000 with --full)")
     parser.add_argument("--only", nargs="+", default=None, help="run only contenders whose TRAINER:SOURCE is listed")
     parser.add_argument("--measure", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--threads", default="default", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    # The default run prints its table within 10 minutes on 2 cores; --full is the documented one.
+    for name, quick, full in (("rounds", 1, 3), ("sb3_steps", 4096, 8192), ("cleanrl_steps", 4096, 8192), ("tight_steps", 10_000, 20_000)):
+        if getattr(args, name) is None:
+            setattr(args, name, full if args.full else quick)
     if args.measure is not None:
         print(json.dumps({"rate": measure_here(args.measure, args.threads, args)}))
         return
 
-    rows = [row for row in contenders() if args.only is None or row.run in args.only]
+    rows = [row for row in contenders(args.full) if args.only is None or row.run in args.only]
     rates: dict[Contender, list[float]] = {row: [] for row in rows}
     for round_index in range(args.rounds):
         for row in rows:

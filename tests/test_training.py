@@ -107,3 +107,22 @@ def test_sac_swings_up_the_blender_pendulum_which_random_actions_do_not(tmp_path
     trained_return = float(result.stdout.split("mean return ")[-1].split()[0])
     assert random_return < -800 and trained_return >= -400
     assert (tmp_path / "sac_pendulum.zip").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_sac_learns_blender_reacher(tmp_path: Path) -> None:
+    """agents/train_sac.py on blendgym/Reacher-v0 for 3,000 steps (60 episodes): SAC learns to stop wasting
+    torque, the first thing it learns; reaching the target takes a longer budget (docs/benchmarks.md). Measured
+    here: random actions -41.8, trained -9.5, and -10.6 for MuJoCo's Reacher-v5 at the same budget."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "agents" / "train_sac.py"), "blendgym/Reacher-v0", "--out", str(tmp_path), "--timesteps", "3000"],
+        capture_output=True,
+        text=True,
+        timeout=1000,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    random_return = float(result.stdout.split("random actions: mean return ")[1].split()[0])
+    trained_return = float(result.stdout.split("evaluation over 10 episodes: mean return ")[1].split()[0])
+    assert random_return < -30 and trained_return > -15
+    assert (tmp_path / "sac_blendgym_Reacher-v0.zip").exists()
