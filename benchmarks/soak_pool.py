@@ -5,7 +5,7 @@ envs); every --kill-every env steps, one Blender (in turn) is killed with SIGKIL
 The table gives the host's resident memory (RSS) at the start and the end, each Blender's RSS after its first
 1,000 steps and when it was killed (or at the end), and the host's open file descriptors and /dev/shm entries
 before the pool was made and after it was closed. Prints one table; asserts nothing (the CI-sized check is
-tests/test_vector.py's 200-restart test). Results are kept in docs/reliability.md.
+tests/test_vector.py's 40-restart test). Results are kept in docs/reliability.md.
 
     python benchmarks/soak_pool.py [--steps 1000000] [--kill-every 100000] [--envs 2]
 """

@@ -16,4 +16,5 @@ venv=".venv-bpy-$version"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy==$version.*" -e ".[blender,train,data,test,video]"
 echo "== bpy $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("bpy"))'): $CORE_TESTS"
-exec "$venv/bin/python" -m pytest -q --durations=10 -m "not slow and not executable" $CORE_TESTS "$@"
+# The hang tests wait out a host-side timeout (10 s each) that no Blender release changes: the main suite runs them.
+exec "$venv/bin/python" -m pytest -q --durations=10 -m "not slow and not executable" -k "not hung" $CORE_TESTS "$@"

