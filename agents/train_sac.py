@@ -1,11 +1,11 @@
 """Train SAC (stable-baselines3) on one of blendgym's MuJoCo-counterpart tasks, or on the MuJoCo task itself.
 
-blendgym/Reacher-v0 and blendgym/InvertedDoublePendulum-v0 follow gymnasium's Reacher-v5 and
-InvertedDoublePendulum-v5 (docs/envs.md); this script trains the same SAC, with the same settings and
-budget, on either, so that the two can be compared. It first measures a uniformly random policy, then trains
+blendgym/Reacher-v0, blendgym/InvertedDoublePendulum-v0 and blendgym/Pusher-v0 follow gymnasium's
+Reacher-v5, InvertedDoublePendulum-v5 and Pusher-v5 (docs/envs.md); this script trains the same SAC, with
+the same settings and budget, on either of a pair, so that the two can be compared. It first measures a uniformly random policy, then trains
 for --timesteps steps, then evaluates the deterministic policy over --eval-episodes episodes, and prints
 both returns and the normalised score (trained − random) / (threshold − random), where the threshold is the
-env's reward threshold (-3.75 for Reacher, 9,100 for InvertedDoublePendulum). It saves the model.
+env's reward threshold (-3.75 for Reacher, 9,100 for InvertedDoublePendulum, 0 for Pusher). It saves the model.
 
     python agents/train_sac.py blendgym/Reacher-v0 [--timesteps 20000] [--out runs/sac]
     python agents/train_sac.py Reacher-v5          # gymnasium's MuJoCo env: pip install mujoco
@@ -32,6 +32,8 @@ BUDGETS = {
     "Reacher-v5": 20_000,
     "blendgym/InvertedDoublePendulum-v0": 20_000,
     "InvertedDoublePendulum-v5": 20_000,
+    "blendgym/Pusher-v0": 20_000,
+    "Pusher-v5": 20_000,
 }
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

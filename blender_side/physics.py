@@ -14,6 +14,9 @@ velocity, no impulse, no way to apply a torque. This module builds what a task n
 - ``Articulation``: the joints of one mechanism; it records every frame, applies the actuators before each
   frame's physics, and sets every joint's start position and velocity exactly for an episode
   (``place`` in ``start_episode``, ``launch`` in ``launch_episode``).
+- Free bodies' start states: ``Body.place`` poses a body and gives it a start velocity, which the launch
+  frame (``launch``) produces with stiff motors along the three world axes.
+- ``touching``: whether two bodies' surfaces touch, and where (from their meshes, to a tolerance).
 
 The motor rule behind the actuators: a MOTOR constraint turns about (or moves along) its empty's local X
 and drives its object1 relative to its object2; here object1 is the child, so a positive target moves the
@@ -31,6 +34,7 @@ from typing import TYPE_CHECKING, Literal
 import bpy
 import numpy as np
 from mathutils import Matrix, Vector
+from mathutils.bvhtree import BVHTree
 
 if TYPE_CHECKING:
     from .env import SceneEnv
@@ -41,6 +45,8 @@ UNREACHABLE_SPEED = 1.0e6
 # The effort limit of the motors that set the start velocities during the launch frame: stiff enough to
 # hold any start velocity against gravity and the other bodies.
 LAUNCH_EFFORT = 1.0e5
+# The passive body that free bodies' launch motors push against.
+LAUNCH_GROUND = "blendgymLaunchGround"
 
 
 def wrap(angle: float) -> float:
@@ -62,6 +68,33 @@ class Body:
         self.positions: deque[np.ndarray] = deque(maxlen=3)
         self.rotations: deque[np.ndarray] = deque(maxlen=3)
         self.recorded_frame = -1
+        self.start_location = Vector(obj.location)
+        self.launch_velocity = Vector((0.0, 0.0, 0.0))
+        self.launchers: list[bpy.types.RigidBodyConstraint] = []
+
+    def place(self, location: Vector3, linear_velocity: Vector3 = (0.0, 0.0, 0.0), rotation: Vector3 | None = None) -> None:
+        """Start the episode with the body's origin at ``location`` (and turned by ``rotation``, Euler XYZ, if
+        given), moving at ``linear_velocity``. Call it in ``start_episode``; ``launch`` then runs the launch
+        frame, in which three stiff motors, one along each world axis, move the body from one frame's travel
+        before ``location`` to it at that velocity, and let go. Blender has no other way to give a body a
+        velocity that works on every release (a kinematic body's last motion carries on in bpy 4.5, not in 3.4)."""
+        self.start_location = Vector(location)
+        self.launch_velocity = Vector(linear_velocity)
+        self.obj.location = self.start_location - self.launch_velocity * self.dt
+        if rotation is not None:
+            self.obj.rotation_euler = rotation
+        if not self.launchers:
+            scene = self.obj.users_scene[0]
+            ground = _ground(scene)
+            for axis in ("X", "Y", "Z"):
+                direction = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[axis])
+                anchor = _add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", tuple(self.start_location), direction, "X", self.obj, ground)
+                anchor.rigid_body_constraint.use_motor_lin = True
+                self.launchers.append(anchor.rigid_body_constraint)
+        for launcher, speed in zip(self.launchers, self.launch_velocity, strict=True):
+            launcher.enabled = True
+            launcher.motor_lin_target_velocity = speed
+            launcher.motor_lin_max_impulse = LAUNCH_EFFORT
 
     def record(self, frame: int) -> None:
         if frame == self.recorded_frame:
@@ -125,6 +158,46 @@ def _rotation(vector: np.ndarray) -> np.ndarray:
     return np.array(Matrix.Rotation(angle, 3, Vector(vector / angle)), dtype=np.float64)
 
 
+def _add_constraint(
+    scene: bpy.types.Scene, name: str, kind: str, pivot: Vector3, direction: Vector, local: str, object1: bpy.types.Object, object2: bpy.types.Object
+) -> bpy.types.Object:
+    """An empty at ``pivot`` holding a rigid-body constraint of ``kind`` between ``object1`` and ``object2``,
+    turned so that its local axis ``local`` lies along ``direction``. A motor drives object1 relative to object2."""
+    anchor = bpy.data.objects.new(name, None)
+    anchor.location = pivot
+    anchor.rotation_mode = "QUATERNION"
+    # The shortest turn that takes the empty's local axis onto the joint's axis.
+    anchor.rotation_quaternion = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[local]).rotation_difference(direction)
+    scene.collection.objects.link(anchor)
+    scene.view_layers[0].objects.active = anchor
+    # Without a window (Blender's UI after read_factory_settings) the operator needs its object named.
+    with bpy.context.temp_override(object=anchor, active_object=anchor):
+        bpy.ops.rigidbody.constraint_add()
+    constraint = anchor.rigid_body_constraint
+    constraint.type = kind
+    constraint.object1 = object1
+    constraint.object2 = object2
+    return anchor
+
+
+def _ground(scene: bpy.types.Scene) -> bpy.types.Object:
+    """The scene's launch ground: a passive body that touches nothing, against which free bodies' launch
+    motors push (made on first use)."""
+    ground = scene.objects.get(LAUNCH_GROUND)
+    if ground is not None:
+        return ground
+    mesh = bpy.data.meshes.new(LAUNCH_GROUND)
+    mesh.from_pydata([(-0.01, -0.01, -0.01), (0.01, -0.01, -0.01), (0.0, 0.01, -0.01), (0.0, 0.0, 0.01)], [], [(0, 1, 2), (0, 1, 3), (1, 2, 3), (2, 0, 3)])
+    ground = bpy.data.objects.new(LAUNCH_GROUND, mesh)
+    scene.collection.objects.link(ground)
+    scene.rigidbody_world.collection.objects.link(ground)
+    ground.rigid_body.type = "PASSIVE"
+    ground.rigid_body.collision_shape = "BOX"
+    ground.rigid_body.collision_collections = [False] * 20
+    ground.hide_render = True
+    return ground
+
+
 Mode = Literal["off", "effort", "velocity", "target"]
 
 
@@ -168,10 +241,12 @@ class Joint:
         self.axis = (parent_inverse.to_3x3() @ direction).normalized()
         self.pivot = parent_inverse @ Vector(pivot)
         self.rest = parent_inverse @ child.matrix_world
+        # object1 is the child: the motor then drives the child relative to the parent, positive forward.
         self.anchors = [
-            self._add_empty(scene, name, self.kind, pivot, direction, self.constraint_axis),
-            self._add_empty(scene, f"{name}Motor", "MOTOR", pivot, direction, "X"),
+            _add_constraint(scene, name, self.kind, pivot, direction, self.constraint_axis, child, parent),
+            _add_constraint(scene, f"{name}Motor", "MOTOR", pivot, direction, "X", child, parent),
         ]
+        self._enable_motor(self.anchors[1].rigid_body_constraint)
         self.anchor_rests = [parent_inverse @ anchor.matrix_world for anchor in self.anchors]
         self.motor = self.anchors[1].rigid_body_constraint
         # The effort the motor applied in the last frame (signed; for control costs). In velocity mode and
@@ -185,26 +260,6 @@ class Joint:
         self.recorded_frame = -1
         self._drive(0.0, 0.0)
         self._set_limits(0.0)
-
-    def _add_empty(self, scene: bpy.types.Scene, name: str, kind: str, pivot: Vector3, direction: Vector, local: str) -> bpy.types.Object:
-        anchor = bpy.data.objects.new(name, None)
-        anchor.location = pivot
-        anchor.rotation_mode = "QUATERNION"
-        # The shortest turn that takes the empty's local axis onto the joint's axis.
-        anchor.rotation_quaternion = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[local]).rotation_difference(direction)
-        scene.collection.objects.link(anchor)
-        scene.view_layers[0].objects.active = anchor
-        # Without a window (Blender's UI after read_factory_settings) the operator needs its object named.
-        with bpy.context.temp_override(object=anchor, active_object=anchor):
-            bpy.ops.rigidbody.constraint_add()
-        constraint = anchor.rigid_body_constraint
-        constraint.type = kind
-        # object1 is the child: the motor then drives the child relative to the parent, positive forward.
-        constraint.object1 = self.child
-        constraint.object2 = self.parent
-        if kind == "MOTOR":
-            self._enable_motor(constraint)
-        return anchor
 
     # Implemented by Hinge and Slider --------------------------------------------------------------------
 
@@ -410,11 +465,21 @@ class Articulation:
             joint._drive(float(velocity), LAUNCH_EFFORT)
         self.launch_velocities = [float(velocity) for velocity in velocities]
 
-    def launch(self, env: SceneEnv) -> None:
-        """Run the launch frame of ``env``: every joint moves at its start velocity for one frame, into its
-        start position; then its actuator is released. Call it in ``launch_episode``."""
-        env.advance_frame()
-        for joint, velocity in zip(self.joints, self.launch_velocities, strict=True):
+    def launch(self, env: SceneEnv, bodies: Sequence[Body] = ()) -> None:
+        """Run the launch frame (``launch``) for these joints and the free ``bodies``. Call it in ``launch_episode``."""
+        launch(env, [self], bodies)
+
+
+def launch(env: SceneEnv, articulations: Sequence[Articulation] = (), bodies: Sequence[Body] = ()) -> None:
+    """Run the launch frame of ``env`` and carry every placed joint and body into its start state.
+
+    During the frame every joint and every body moves at its start velocity (stiff motors); afterwards the actuators are released, the bodies are simulated again, and each velocity
+    history is the one its start velocity leaves behind, so that the first observation shows the start
+    velocities. Call it in ``launch_episode``, after ``Articulation.place`` and ``Body.place`` in ``start_episode``.
+    """
+    env.advance_frame()
+    for articulation in articulations:
+        for joint, velocity in zip(articulation.joints, articulation.launch_velocities, strict=True):
             joint._drive(0.0, 0.0)
             joint.release()
             joint.history.clear()
@@ -424,3 +489,46 @@ class Articulation:
             # velocity leaves behind.
             position = joint.history[-1]
             joint.history.extendleft([position - velocity * joint.dt, position - 2 * velocity * joint.dt])
+    for body in bodies:
+        for launcher in body.launchers:
+            launcher.enabled = False
+        body.restart(env.frame, tuple(body.launch_velocity))
+
+
+def _reach(obj: bpy.types.Object) -> float:
+    """The radius about its origin of the sphere that holds the object's mesh."""
+    return max(Vector(corner).length for corner in obj.bound_box) * max(obj.matrix_world.to_scale())
+
+
+def _world_vertices(obj: bpy.types.Object) -> list[Vector]:
+    matrix = obj.matrix_world
+    return [matrix @ vertex.co for vertex in obj.data.vertices]
+
+
+def touching(first: bpy.types.Object, second: bpy.types.Object, tolerance: float = 1e-3) -> np.ndarray | None:
+    """Where the surfaces of two bodies' meshes, in their simulated poses, touch, in world coordinates; None
+    where they do not.
+
+    Bullet keeps its contacts to itself (docs/blender.md), so this reads the geometry: the bodies touch where
+    a mesh vertex of either lies within ``tolerance`` (m) of the other's surface, and the point is the mean
+    of those vertices: the middle of a face lying on another, the corner or the edge that touches a face (a
+    cylinder's facets put its edge within r·(1 − cos(π/n)) of the true surface: 0.2 mm for 4 cm and 32
+    facets). A resting contact sits within the bodies' collision margins (``building.add_body``'s
+    ``margin``): give a tolerance above their sum. Two edges that cross with no vertex near count only once
+    the surfaces intersect (then the point is where: docs/envs.md, "Contacts").
+    """
+    gap = (first.matrix_world.translation - second.matrix_world.translation).length - _reach(first) - _reach(second)
+    if gap > tolerance:
+        return None  # their bounding spheres are apart: most calls end here, in microseconds
+    first_vertices, second_vertices = _world_vertices(first), _world_vertices(second)
+    first_surface = BVHTree.FromPolygons(first_vertices, [tuple(polygon.vertices) for polygon in first.data.polygons])
+    second_surface = BVHTree.FromPolygons(second_vertices, [tuple(polygon.vertices) for polygon in second.data.polygons])
+    near = [vertex for vertex in first_vertices if second_surface.find_nearest(vertex, tolerance)[0] is not None]
+    near += [vertex for vertex in second_vertices if first_surface.find_nearest(vertex, tolerance)[0] is not None]
+    if not near:
+        # No vertex near: crossing edges, which count once the surfaces intersect, at the nearest points.
+        for index, _ in first_surface.overlap(second_surface):
+            on_second = second_surface.find_nearest(first_vertices[first.data.polygons[index].vertices[0]])[0]
+            if on_second is not None:
+                near.append(on_second)
+    return np.mean(np.array(near, dtype=np.float64), axis=0) if near else None

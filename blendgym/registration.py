@@ -37,6 +37,11 @@ ENVS: dict[str, dict[str, Any]] = {
         "max_episode_steps": 50,
         "reward_threshold": -3.75,
     },
+    "blendgym/Pusher-v0": {
+        "env_class": "blendgym_envs.pusher:Pusher",
+        "max_episode_steps": 100,
+        "reward_threshold": 0.0,
+    },
     "blendgym/InvertedDoublePendulum-v0": {
         "env_class": "blendgym_envs.inverted_double_pendulum:InvertedDoublePendulum",
         "max_episode_steps": 1000,

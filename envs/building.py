@@ -54,22 +54,66 @@ def box_mesh(name: str, size: Vector3) -> bpy.types.Mesh:
     return mesh
 
 
-def add_box(scene: bpy.types.Scene, name: str, size: Vector3, location: Vector3, mass: float, kind: str) -> bpy.types.Object:
-    """A rigid box (``kind`` "ACTIVE" or "PASSIVE") with no friction or damping."""
+def cylinder_mesh(name: str, radius: float, height: float, segments: int = 32) -> bpy.types.Mesh:
+    """A closed cylinder mesh about the local Z axis, centred on its origin."""
+    mesh = bpy.data.meshes.new(name)
+    shape = bmesh.new()
+    bmesh.ops.create_cone(shape, cap_ends=True, cap_tris=False, segments=segments, radius1=radius, radius2=radius, depth=height)
+    shape.to_mesh(mesh)
+    shape.free()
+    return mesh
+
+
+def add_body(
+    scene: bpy.types.Scene,
+    name: str,
+    mesh: bpy.types.Mesh,
+    location: Vector3,
+    mass: float,
+    kind: str,
+    shape: str = "BOX",
+    *,
+    friction: float = 0.0,
+    margin: float | None = None,
+) -> bpy.types.Object:
+    """A rigid body (``kind`` "ACTIVE" or "PASSIVE") made of ``mesh``, with the collision ``shape`` Blender
+    fits to the mesh's bounds ("BOX", "CYLINDER", "SPHERE", ...).
+
+    Frictionless unless ``friction`` is given (Blender's own default is 0.5): Bullet multiplies the two
+    bodies' coefficients in a contact, so a body of friction 0 slides on anything. No damping (Blender's
+    defaults are 0.04 and 0.1). ``margin`` (m) sets Bullet's collision margin; None keeps Blender's, 0.04 m,
+    which rounds a primitive shape's edges by that radius: give a small one (0.001) to bodies that touch.
+    """
     # The mesh is built at its true size: Bullet takes a body's inertia from the unscaled mesh, so a
     # scaled unit cube would fall ~25% too slowly.
-    obj = bpy.data.objects.new(name, box_mesh(name, size))
+    obj = bpy.data.objects.new(name, mesh)
     obj.location = location
     scene.collection.objects.link(obj)
     scene.rigidbody_world.collection.objects.link(obj)
     body = obj.rigid_body
     body.type = kind
-    body.collision_shape = "BOX"
+    body.collision_shape = shape
     body.mass = mass
-    body.friction = 0.0
+    body.friction = friction
     body.linear_damping = 0.0
     body.angular_damping = 0.0
+    if margin is not None:
+        body.use_margin = True
+        body.collision_margin = margin
     return obj
+
+
+def add_box(
+    scene: bpy.types.Scene, name: str, size: Vector3, location: Vector3, mass: float, kind: str, *, friction: float = 0.0, margin: float | None = None
+) -> bpy.types.Object:
+    """A rigid box of ``size`` metres (``add_body`` with a box mesh): frictionless unless ``friction`` is given."""
+    return add_body(scene, name, box_mesh(name, size), location, mass, kind, "BOX", friction=friction, margin=margin)
+
+
+def collide_in(obj: bpy.types.Object, *groups: int) -> None:
+    """Put a body in the collision collections ``groups`` (0 to 19) only: two bodies collide only if they
+    share one."""
+    obj.rigid_body.collision_collections = [index in groups for index in range(20)]
 
 
 def keep_out_of_collisions(obj: bpy.types.Object) -> None:

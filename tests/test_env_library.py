@@ -20,7 +20,7 @@ def make_mujoco(env_id: str) -> gymnasium.Env:
         pytest.fail(f"comparing with {env_id} needs MuJoCo: pip install -e '.[test]' (or pip install mujoco)")
     return gymnasium.make(env_id)
 
-LIBRARY = ["blendgym/Reacher-v0", "blendgym/InvertedDoublePendulum-v0"]
+LIBRARY = ["blendgym/Reacher-v0", "blendgym/InvertedDoublePendulum-v0", "blendgym/Pusher-v0"]
 
 
 def episode(env: gymnasium.Env, seed: int, steps: int) -> list[np.ndarray]:
@@ -101,6 +101,48 @@ def test_reacher_has_reacher_v5_semantics() -> None:
             observation, _ = env.reset(seed=seed)
             assert np.all(np.abs(np.arctan2(observation[2:4], observation[:2])) <= 0.1 + 1e-4)
             assert np.linalg.norm(observation[4:6]) < 0.2
+    finally:
+        env.close()
+
+
+def test_pusher_has_pusher_v5_rewards_and_pushes_its_object_across_the_table() -> None:
+    env = gymnasium.make("blendgym/Pusher-v0")
+    home = [-np.pi / 2, np.pi / 2, 0.0]
+    try:
+        assert env.spec is not None and env.spec.max_episode_steps == 100 and env.spec.reward_threshold == 0
+        assert env.action_space == gymnasium.spaces.Box(-2.0, 2.0, (3,), np.float32) and env.observation_space.shape == (15,)
+        observation, info = env.reset(seed=0, options={"state": [*home, 0.0, 0.0, 0.0], "object": [0.3, -0.15], "goal": [0.6, 0.1]})
+        np.testing.assert_allclose(observation[:6], [*home, 0.0, 0.0, 0.0], atol=1e-3)
+        # The tip by forward kinematics: 0.4 m along −y, then 0.3 + 0.2 m along +x, on the table (links 3 cm).
+        np.testing.assert_allclose(observation[6:9], [0.5, -0.4, 0.015], atol=2e-3)
+        np.testing.assert_allclose(observation[9:15], [0.3, -0.15, 0.03, 0.6, 0.1, 0.03], atol=1e-4)
+        assert info == {"touching": False}
+        # Joint 0 driven counterclockwise sweeps the arm's second link into the object, which it pushes along
+        # the table; the object slides and never leaves it.
+        action = np.array([2.0, 0.0, 0.0], np.float32)
+        touched, heights, travel = False, [], 0.0
+        for step in range(100):
+            observation, reward, terminated, truncated, info = env.step(action)
+            assert info["reward_ctrl"] == pytest.approx(-0.4)
+            assert info["reward_dist"] == pytest.approx(-np.linalg.norm(observation[9:12] - observation[12:15]))
+            assert info["reward_near"] == pytest.approx(-0.5 * np.linalg.norm(observation[9:12] - observation[6:9]))
+            assert reward == pytest.approx(info["reward_dist"] + info["reward_near"] + info["reward_ctrl"]) and not terminated
+            touched |= info["touching"]
+            heights.append(observation[11])
+            travel = max(travel, float(np.linalg.norm(observation[9:11] - [0.3, -0.15])))
+            if step == 20:
+                assert observation[3] > 0.5  # joint 0 turns its way
+        assert truncated and touched
+        assert travel > 0.2
+        np.testing.assert_allclose(heights, 0.03, atol=0.002)
+        # Start states as Pusher-v5 draws them: the arm at home, the object at rest 0.17 to 0.36 m from the goal.
+        for seed in range(10):
+            observation, _ = env.reset(seed=seed)
+            np.testing.assert_allclose(observation[:3], home, atol=1e-3)
+            offset = observation[9:11] - observation[12:14]
+            assert -0.3 <= offset[0] <= 0 and abs(offset[1]) <= 0.2 and np.linalg.norm(offset) > 0.17
+        with pytest.raises(blendgym.BlenderEnvValueError, match="inside the arm"):
+            env.reset(options={"object": [0.2, -0.4]})
     finally:
         env.close()
 

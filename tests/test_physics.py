@@ -64,6 +64,41 @@ def test_force_mode_accelerates_a_slider_at_force_over_mass(blender: str | None)
     np.testing.assert_allclose(observations[1:, 0], 0.5 * (4.0 / 2.0) * t[1:] ** 2, rtol=0.02, atol=1e-4)
 
 
+def test_a_box_slides_to_rest_at_friction_times_gravity(blender: str | None) -> None:
+    # A cube launched at 1 m/s along a table (friction 0.5 on 1: Bullet multiplies them, μ = 0.5) slows at
+    # μ·g = 4.905 m/s² and stops after v0/(μ·g) = 0.204 s, v0²/(2μ·g) = 0.102 m on. The launch frame sets
+    # the start velocity within 0.1%; deceleration within 3% and the stop within 3 mm (measured: 0.5% more
+    # and 0.8 mm shorter, on 4.5 and 3.4 alike; Bullet's friction acts per substep, and the box stops within one).
+    observations = run("slide", 40, options={"velocity": [1.0, 0.0, 0.0]}, blender=blender)
+    x, v = observations[:, 2], observations[:, 3]
+    t = np.arange(41) / 100
+    assert x[0] == pytest.approx(0.0, abs=1e-4) and v[0] == pytest.approx(1.0, rel=1e-3)
+    sliding = t < 0.19
+    deceleration = -2 * np.polyfit(t[sliding], x[sliding], 2)[0]
+    assert deceleration == pytest.approx(0.5 * G, rel=0.03)
+    assert x[-1] == pytest.approx(1.0 / (2 * 0.5 * G), abs=0.003) and abs(v[-1]) < 1e-3
+    np.testing.assert_allclose(observations[:, 0], 0.05, atol=0.002)  # it slides, never hops
+
+
+def test_touching_finds_where_a_resting_box_meets_its_table(blender: str | None) -> None:
+    # The box's bottom face lies on the table within the bodies' 1 mm margins: the contact is the middle of
+    # that face, within 2 mm; tossed up at 1 m/s, 0.05 s later it is ~4 cm clear and touches nothing.
+    env = blendgym.BlenderEnv(MECHANISM, scenario="slide", blender=blender)
+    try:
+        env.reset(seed=0)
+        for _ in range(10):
+            env.step(np.zeros(1))
+        point = env.remote_call("contact", 0.003)
+        assert point is not None
+        np.testing.assert_allclose(point, [0.0, 0.0, 0.0], atol=0.002)
+        env.reset(seed=0, options={"velocity": [0.0, 0.0, 1.0]})
+        for _ in range(5):
+            env.step(np.zeros(1))
+        assert env.remote_call("contact", 0.003) is None
+    finally:
+        env.close()
+
+
 def test_a_pendulum_swings_with_the_compound_pendulum_period(blender: str | None) -> None:
     # Small angles (0.05 rad): the period 2π√(I/(m·g·d)) of a rod hinged at its end, within 0.5% (the
     # small-angle error at 0.05 rad is 0.016%; the rest is Bullet's integration over 10 substeps).

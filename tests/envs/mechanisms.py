@@ -1,6 +1,7 @@
 """Small mechanisms built with the physics toolkit (blendgym_blender.physics), for the physics checks in
 tests/test_physics.py. Each observation is the joints' coordinates, then their velocities, then the last
-body's height and vertical velocity; the action is the first joint's effort (N·m or N) in "effort" mode.
+body's height and vertical velocity, then its x and velocity along x; the action is the first joint's effort
+(N·m or N) in "effort" mode.
 
 ``scenario``:
 - "link": a 0.1 × 0.02 × 0.02 m box of 0.5 kg turning about a vertical hinge through one end, no gravity;
@@ -8,12 +9,15 @@ body's height and vertical velocity; the action is the first joint's effort (N·
 - "double": two 0.05 × 0.05 × 0.5 m rods of 1 kg, the second hinged to the first's lower end, both hinges
   about y (a double pendulum; joint 1's coordinate is relative to rod 0);
 - "slider": a 0.2 m cube of 2 kg on a horizontal slider, no gravity;
-- "fall": a 0.2 m cube of 1 kg falling freely from 10 m.
+- "fall": a 0.2 m cube of 1 kg falling freely from 10 m;
+- "slide": a 0.1 m cube of 1 kg and friction 0.5 resting on a table of friction 1 (margins 1 mm), which
+  Bullet combines into a coefficient of 0.5.
 ``limits`` (lower, upper) gives the link's hinge or the slider stops.
 
-Reset options: "state" ([coordinates..., velocities...] of the joints), and "mode" with "command", "limit",
-"stiffness", "damping": the first joint's actuator for the whole episode ("effort" by default: the action
-is the effort).
+Reset options: "state" ([coordinates..., velocities...] of the joints), "velocity" (the start velocity
+[vx, vy, vz] of "fall" and "slide"'s cube), and "mode" with "command", "limit", "stiffness", "damping": the
+first joint's actuator for the whole episode ("effort" by default: the action is the effort). ``contact``
+(remote) says where the last body touches the table or anchor.
 """
 
 from __future__ import annotations
@@ -22,22 +26,26 @@ from typing import Any
 
 import numpy as np
 
-from blendgym_blender import spaces
+from blendgym_blender import remote, spaces
 from blendgym_blender.env import SceneEnv
-from blendgym_blender.physics import Articulation, Body, Hinge, Joint, Slider
+from blendgym_blender.physics import Articulation, Body, Hinge, Joint, Slider, launch, touching
 from blendgym_envs import building
 
 
 class Mechanism(SceneEnv):
-    reset_options = frozenset({"state", "mode", "command", "limit", "stiffness", "damping"})
+    reset_options = frozenset({"state", "velocity", "mode", "command", "limit", "stiffness", "damping"})
 
     def __init__(self, scenario: str = "link", substeps: int = 10, fps: int = 100, limits: list[float] | None = None) -> None:
         scene = building.empty_physics_scene(fps, substeps)
         super().__init__(scene)
         self.dt = 1.0 / fps
-        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "double", "fall") else 0.0)
-        anchor = building.add_box(scene, "Anchor", (0.05, 0.05, 0.05), (0.0, 0.0, 0.0), 1.0, "PASSIVE")
-        building.keep_out_of_collisions(anchor)
+        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "double", "fall", "slide") else 0.0)
+        if scenario == "slide":
+            anchor = building.add_box(scene, "Table", (4.0, 1.0, 0.1), (1.0, 0.0, -0.05), 1.0, "PASSIVE", friction=1.0, margin=0.001)
+        else:
+            anchor = building.add_box(scene, "Anchor", (0.05, 0.05, 0.05), (0.0, 0.0, 0.0), 1.0, "PASSIVE")
+            building.keep_out_of_collisions(anchor)
+        self.anchor = anchor
         stops = (limits[0], limits[1]) if limits is not None else None
         joints: list[Joint] = []
         if scenario == "link":
@@ -58,14 +66,17 @@ class Mechanism(SceneEnv):
             joints.append(Slider(scene, "Joint", anchor, body, (0.0, 0.0, 0.0), (1.0, 0.0, 0.0), self.dt, limits=stops))
         elif scenario == "fall":
             body = building.add_box(scene, "Block", (0.2, 0.2, 0.2), (0.0, 0.0, 10.0), 1.0, "ACTIVE")
+        elif scenario == "slide":
+            body = building.add_box(scene, "Block", (0.1, 0.1, 0.1), (0.0, 0.0, 0.05), 1.0, "ACTIVE", friction=0.5, margin=0.001)
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
-        body.rigid_body.collision_collections = [False] * 20
+        if scenario != "slide":
+            body.rigid_body.collision_collections = [False] * 20
         self.body = Body(body, self.dt)
         self.start_location = tuple(body.location)
         self.joints = joints
         self.arm = Articulation(joints)
-        self.observation_space = spaces.Box(-np.inf, np.inf, (2 * len(joints) + 2,), np.float64)
+        self.observation_space = spaces.Box(-np.inf, np.inf, (2 * len(joints) + 4,), np.float64)
         self.action_space = spaces.Box(-np.inf, np.inf, (1,), np.float64)
         self.mode: dict[str, Any] = {"mode": "effort"}
 
@@ -73,8 +84,7 @@ class Mechanism(SceneEnv):
         self.mode = {name: options[name] for name in ("mode", "command", "limit", "stiffness", "damping") if name in options}
         self.mode.setdefault("mode", "effort")
         if not self.joints:
-            self.body.obj.location = self.start_location
-            self.body.obj.rotation_euler = (0.0, 0.0, 0.0)
+            self.body.place(self.start_location, options.get("velocity", (0.0, 0.0, 0.0)), rotation=(0.0, 0.0, 0.0))
         else:
             state = options.get("state", [0.0] * (2 * len(self.joints)))
             self.arm.place(state[: len(self.joints)], state[len(self.joints) :])
@@ -82,7 +92,9 @@ class Mechanism(SceneEnv):
     def launch_episode(self) -> None:
         if self.joints:
             self.arm.launch(self)
-        self.body.restart(self.frame)
+            self.body.restart(self.frame)
+        else:
+            launch(self, bodies=[self.body])
 
     def apply_action(self, action: Any) -> None:
         self.body.record(self.frame)
@@ -99,7 +111,13 @@ class Mechanism(SceneEnv):
     def observe(self) -> np.ndarray:
         self.body.record(self.frame)
         self.arm.record(self.frame)
-        return np.concatenate([self.arm.positions, self.arm.velocities, [self.body.position[2], self.body.linear_velocity[2]]])
+        position, velocity = self.body.position, self.body.linear_velocity
+        return np.concatenate([self.arm.positions, self.arm.velocities, [position[2], velocity[2], position[0], velocity[0]]])
 
     def score(self, observation: np.ndarray) -> tuple[float, bool]:
         return 0.0, False
+
+    @remote
+    def contact(self, tolerance: float) -> list[float] | None:
+        point = touching(self.body.obj, self.anchor, tolerance)
+        return None if point is None else point.tolist()
