@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,7 +25,11 @@ print(blendgym.__file__, blendgym_blender.__file__, blendgym_envs.__file__)
 
 @pytest.mark.slow
 def test_the_wheel_ships_every_package_and_works_from_elsewhere(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)], check=True)
+    # Built from a copy: a build writes build/ and *.egg-info next to its sources, where scripts/test.sh
+    # installs the other stages' venvs meanwhile.
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__", "runs", "test-artifacts"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)], check=True)
     (wheel,) = tmp_path.glob("blendgym-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("blendgym/py.typed", "blendgym_blender/bootstrap.py", "blendgym_blender/py.typed", "blendgym_envs/cartpole.py"):

@@ -97,15 +97,16 @@ def test_ppo_cnn_from_pixels_trains_evaluates_and_saves(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1500)
 def test_sac_swings_up_the_blender_pendulum_which_random_actions_do_not(tmp_path: Path) -> None:
     """agents/train_pendulum.py: continuous control; the threshold (-400) is out of random actions' reach.
-    5,000 steps (25 episodes) reached -173 here, against -1,160 for random actions."""
+    3,500 steps (17.5 episodes, 108 s on a slow 2-core machine) reached -186 here, 5,000 steps -173, against
+    -1,160 for random actions."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "agents" / "train_pendulum.py"), "--out", str(tmp_path), "--timesteps", "5000"],
+        [sys.executable, str(ROOT / "agents" / "train_pendulum.py"), "--out", str(tmp_path), "--timesteps", "3500"],
         capture_output=True,
         text=True,
-        timeout=1000,
+        timeout=1400,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SOLVED" in result.stdout
