@@ -19,9 +19,7 @@ if [ -n "$missing" ]; then
 fi
 
 logs=$(mktemp -d)
-preparing=""
-# The other stages' venvs install in their own process group, ended with this script.
-trap '[ -z "$preparing" ] || kill -- -"$preparing" 2>/dev/null; rm -rf "$logs"' EXIT
+trap 'rm -rf "$logs"' EXIT
 summary=()
 passed_total=0
 failed_total=0
@@ -57,18 +55,9 @@ run_stage() {
     summary+=("stage $name: $passed passed, $failed failed in $((SECONDS - began)) s: $verdict")
 }
 
-if [ $# -eq 0 ]; then
-    # The other stages' venvs install while the main suite runs, which leaves part of the two cores idle.
-    # Each stage installs again (a no-op by then), so a failed install fails its stage with pip's message.
-    setsid bash -c 'for version in 4.2 5.0; do bash scripts/test_blender_version.sh $version --setup-only; done
-                    bash scripts/test_rllib.sh --setup-only' >"$logs/setup-stages.log" 2>&1 &
-    preparing=$!
-fi
 run_stage main .venv/bin/python -m pytest --durations=25 "$@"
 # The whole suite (no arguments) also runs on the other supported bpy releases, and on Ray RLlib.
 if [ $# -eq 0 ]; then
-    wait "$preparing" || echo "installing the other stages' venvs failed: each stage installs again and says why"
-    preparing=""
     run_stage bpy-4.2 bash scripts/test_blender_version.sh 4.2
     run_stage bpy-5.0 bash scripts/test_blender_version.sh 5.0
     run_stage rllib bash scripts/test_rllib.sh

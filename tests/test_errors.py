@@ -58,6 +58,7 @@ def test_a_dying_blender_is_reported_and_replaced_on_reset(env: blendgym.Blender
     env.step(0)
 
 
+@pytest.mark.host
 def test_a_hung_blender_times_out_is_killed_and_replaced(env: blendgym.BlenderEnv) -> None:
     env.reset()
     hung = env.process.process.pid
