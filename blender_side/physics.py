@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Literal
 
 import bpy
 import numpy as np
-from mathutils import Matrix, Vector
+from mathutils import Euler, Matrix, Quaternion, Vector
 from mathutils.bvhtree import BVHTree
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ class Body:
             ground = _ground(scene)
             for axis in ("X", "Y", "Z"):
                 direction = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[axis])
-                anchor = _add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", tuple(self.start_location), direction, "X", self.obj, ground)
+                anchor = add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", self.obj, ground, tuple(self.start_location), _turn_onto("X", direction))
                 anchor.rigid_body_constraint.use_motor_lin = True
                 self.launchers.append(anchor.rigid_body_constraint)
         for launcher, speed in zip(self.launchers, self.launch_velocity, strict=True):
@@ -158,19 +158,23 @@ def _rotation(vector: np.ndarray) -> np.ndarray:
     return np.array(Matrix.Rotation(angle, 3, Vector(vector / angle)), dtype=np.float64)
 
 
-def _add_constraint(
-    scene: bpy.types.Scene, name: str, kind: str, pivot: Vector3, direction: Vector, local: str, object1: bpy.types.Object, object2: bpy.types.Object
+def add_constraint(
+    scene: bpy.types.Scene, name: str, kind: str, object1: bpy.types.Object, object2: bpy.types.Object, location: Vector3, rotation: Euler | Quaternion
 ) -> bpy.types.Object:
-    """An empty at ``pivot`` holding a rigid-body constraint of ``kind`` between ``object1`` and ``object2``,
-    turned so that its local axis ``local`` lies along ``direction``. A motor drives object1 relative to object2."""
+    """A rigid-body constraint of ``kind`` between two bodies, held by an empty at ``location`` turned by
+    ``rotation``; returns the empty (its ``rigid_body_constraint`` is the constraint). Blender takes the
+    constraint's frame from the empty when the simulation starts; a motor drives object1 relative to object2."""
     anchor = bpy.data.objects.new(name, None)
-    anchor.location = pivot
-    anchor.rotation_mode = "QUATERNION"
-    # The shortest turn that takes the empty's local axis onto the joint's axis.
-    anchor.rotation_quaternion = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[local]).rotation_difference(direction)
+    anchor.location = location
+    if isinstance(rotation, Quaternion):
+        anchor.rotation_mode = "QUATERNION"
+        anchor.rotation_quaternion = rotation
+    else:
+        anchor.rotation_euler = rotation
     scene.collection.objects.link(anchor)
     scene.view_layers[0].objects.active = anchor
-    # Without a window (Blender's UI after read_factory_settings) the operator needs its object named.
+    # In Blender's UI, read_factory_settings leaves the script's context without a window, and the
+    # operator finds no active object unless it is given one (it crashes on 3.4 without the line above).
     with bpy.context.temp_override(object=anchor, active_object=anchor):
         bpy.ops.rigidbody.constraint_add()
     constraint = anchor.rigid_body_constraint
@@ -178,6 +182,11 @@ def _add_constraint(
     constraint.object1 = object1
     constraint.object2 = object2
     return anchor
+
+
+def _turn_onto(local: str, direction: Vector) -> Quaternion:
+    """The shortest turn that takes an empty's local axis ``local`` ("X", "Y" or "Z") onto ``direction``."""
+    return Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[local]).rotation_difference(direction)
 
 
 def _ground(scene: bpy.types.Scene) -> bpy.types.Object:
@@ -243,8 +252,8 @@ class Joint:
         self.rest = parent_inverse @ child.matrix_world
         # object1 is the child: the motor then drives the child relative to the parent, positive forward.
         self.anchors = [
-            _add_constraint(scene, name, self.kind, pivot, direction, self.constraint_axis, child, parent),
-            _add_constraint(scene, f"{name}Motor", "MOTOR", pivot, direction, "X", child, parent),
+            add_constraint(scene, name, self.kind, child, parent, pivot, _turn_onto(self.constraint_axis, direction)),
+            add_constraint(scene, f"{name}Motor", "MOTOR", child, parent, pivot, _turn_onto("X", direction)),
         ]
         self._enable_motor(self.anchors[1].rigid_body_constraint)
         self.anchor_rests = [parent_inverse @ anchor.matrix_world for anchor in self.anchors]

@@ -97,7 +97,6 @@ class Layout:
     """Where each leaf of a space's value lies in a frame, and how to pack and unpack values."""
 
     def __init__(self, space: dict[str, Any]):
-        self.space = space
         self.is_dict = space["type"] == "Dict"
         leaves = []
         offset = 0

@@ -1,7 +1,7 @@
 """The REQ end of one Blender-side agent's channel: one request at a time, typed errors, no endless waits.
 
 ``Channel`` knows sockets, lanes and replies, not where Blender came from: ``BlenderProcess`` (process.py)
-launched its Blender, ``AttachedBlender`` (attach.py) connects to one the user opened (docs/protocol.md).
+launched its Blender, ``AttachedBlender`` (attached.py) connects to one the user opened (docs/protocol.md).
 """
 
 from __future__ import annotations

@@ -147,7 +147,6 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self.env_id = env_id or env_class
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
-        self.copy = copy
         self.render_mode = render_mode
         self._closed = True  # until the pool is up
         self._pool = BlenderPool(

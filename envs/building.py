@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import bmesh
 import bpy
+from mathutils import Euler
+
+from blendgym_blender import physics
 
 Vector3 = tuple[float, float, float]
 Colour = tuple[float, float, float, float]
@@ -126,21 +129,8 @@ def add_constraint(
     scene: bpy.types.Scene, name: str, kind: str, first: bpy.types.Object, second: bpy.types.Object, location: Vector3, rotation: Vector3
 ) -> bpy.types.RigidBodyConstraint:
     """A rigid-body constraint between two bodies, held by an empty at ``location`` turned by ``rotation``
-    (Euler XYZ). Blender takes the pivot from the empty when the simulation starts."""
-    anchor = bpy.data.objects.new(name, None)
-    anchor.location = location
-    anchor.rotation_euler = rotation
-    scene.collection.objects.link(anchor)
-    scene.view_layers[0].objects.active = anchor
-    # In Blender's UI, read_factory_settings leaves the script's context without a window, and the
-    # operator finds no active object unless it is given one (it crashes on 3.4 without the line above).
-    with bpy.context.temp_override(object=anchor, active_object=anchor):
-        bpy.ops.rigidbody.constraint_add()
-    constraint = anchor.rigid_body_constraint
-    constraint.type = kind
-    constraint.object1 = first
-    constraint.object2 = second
-    return constraint
+    (Euler XYZ): ``physics.add_constraint``. Blender takes the pivot from the empty when the simulation starts."""
+    return physics.add_constraint(scene, name, kind, first, second, location, Euler(rotation)).rigid_body_constraint
 
 
 def paint(obj: bpy.types.Object, colour: Colour) -> bpy.types.Material:
