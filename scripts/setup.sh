@@ -9,11 +9,9 @@ if ! command -v "$PYTHON" >/dev/null; then
     exit 1
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-# --no-compile: Python compiles what is imported when it is first imported; compiling bpy's and torch's every
-# module at install time doubled an install (95 s against 50 s here).
 # torch first and pinned: an unbounded torch resolves to CUDA builds (~2.6 GB). Where the CPU build is not
 # on the default index, set TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+.venv/bin/python -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 # The recommended embedded Blender, 4.5 LTS, before the extras, which admit 4.2 to 5.0.
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile "bpy>=4.5,<4.6"
-.venv/bin/python -m pip install -q --disable-pip-version-check --no-compile -e ".[blender,train,data,test,video]"
+.venv/bin/python -m pip install -q --disable-pip-version-check "bpy>=4.5,<4.6"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[blender,train,data,test,video]"

@@ -13,8 +13,8 @@ CORE_TESTS="tests/test_physics.py tests/test_env_library.py tests/test_cartpole.
 venv=".venv-bpy-$version"
 [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
 # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile "bpy==$version.*" -e ".[blender,train,data,test,video]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy==$version.*" -e ".[blender,train,data,test,video]"
 echo "== bpy $("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("bpy"))'): $CORE_TESTS"
 # Tests marked `host` check the host's own mechanics (pools, restarts, timeouts), which no Blender release
 # changes: the main suite runs them.

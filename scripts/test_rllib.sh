@@ -7,7 +7,7 @@ PYTHON=${PYTHON:-python3.11}
 venv=.venv-rllib
 [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
 # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-compile "bpy>=4.5,<4.6" -e ".[blender,rllib,test]"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy>=4.5,<4.6" -e ".[blender,rllib,test]"
 echo "== Ray $("$venv/bin/python" -c 'import ray; print(ray.__version__)'), gymnasium $("$venv/bin/python" -c 'import gymnasium; print(gymnasium.__version__)'): tests/rllib"
 exec "$venv/bin/python" -m pytest -q --durations=10 tests/rllib "$@"
