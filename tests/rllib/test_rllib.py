@@ -196,7 +196,7 @@ def test_two_trials_on_one_host_never_collide(cluster: Cluster) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(1500)  # 92 s idle and 196 s with a core kept busy on a slow 2-core machine
 def test_train_rllib_learns_to_a_mean_return_of_150() -> None:
     # Its own single-node Ray ("local"), started by the script: nothing of the cluster above is used. A random
     # policy returns ~22; 150 shows RLlib's PPO learning through the runners' pools at about half the cost of
@@ -205,7 +205,7 @@ def test_train_rllib_learns_to_a_mean_return_of_150() -> None:
         [sys.executable, str(ROOT / "agents" / "train_rllib.py"), "--address", "local", "--target", "150", "--max-timesteps", "200000"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
         cwd=ROOT,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
