@@ -47,6 +47,8 @@ UNREACHABLE_SPEED = 1.0e6
 LAUNCH_EFFORT = 1.0e5
 # The passive body that free bodies' launch motors push against.
 LAUNCH_GROUND = "blendgymLaunchGround"
+# An empty's local axes, by name.
+AXES: dict[str, Vector3] = {"X": (1.0, 0.0, 0.0), "Y": (0.0, 1.0, 0.0), "Z": (0.0, 0.0, 1.0)}
 
 
 def wrap(angle: float) -> float:
@@ -86,9 +88,8 @@ class Body:
         if not self.launchers:
             scene = self.obj.users_scene[0]
             ground = _ground(scene)
-            for axis in ("X", "Y", "Z"):
-                direction = Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[axis])
-                anchor = add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", self.obj, ground, tuple(self.start_location), _turn_onto("X", direction))
+            for axis, direction in AXES.items():
+                anchor = add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", self.obj, ground, tuple(self.start_location), _turn_onto("X", Vector(direction)))
                 anchor.rigid_body_constraint.use_motor_lin = True
                 self.launchers.append(anchor.rigid_body_constraint)
         for launcher, speed in zip(self.launchers, self.launch_velocity, strict=True):
@@ -186,7 +187,7 @@ def add_constraint(
 
 def _turn_onto(local: str, direction: Vector) -> Quaternion:
     """The shortest turn that takes an empty's local axis ``local`` ("X", "Y" or "Z") onto ``direction``."""
-    return Vector({"X": (1, 0, 0), "Y": (0, 1, 0), "Z": (0, 0, 1)}[local]).rotation_difference(direction)
+    return Vector(AXES[local]).rotation_difference(direction)
 
 
 def _ground(scene: bpy.types.Scene) -> bpy.types.Object:
@@ -482,9 +483,9 @@ class Articulation:
 def launch(env: SceneEnv, articulations: Sequence[Articulation] = (), bodies: Sequence[Body] = ()) -> None:
     """Run the launch frame of ``env`` and carry every placed joint and body into its start state.
 
-    During the frame every joint and every body moves at its start velocity (stiff motors); afterwards the actuators are released, the bodies are simulated again, and each velocity
-    history is the one its start velocity leaves behind, so that the first observation shows the start
-    velocities. Call it in ``launch_episode``, after ``Articulation.place`` and ``Body.place`` in ``start_episode``.
+    During the frame every joint and every body moves at its start velocity (stiff motors); afterwards the
+    actuators are released, the bodies are simulated again, and each velocity history is the one its start
+    velocity leaves behind, so that the first observation shows the start velocities. Call it in ``launch_episode``, after ``Articulation.place`` and ``Body.place`` in ``start_episode``.
     """
     env.advance_frame()
     for articulation in articulations:
