@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib.metadata
 import importlib.util
 import os
@@ -13,11 +14,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BlenderNotFoundError
+import zstandard
+
+from .errors import BlenderNotFoundError, BlenderStartError
 
 MINIMUM_VERSION = (3, 4)
 ENVIRONMENT_VARIABLE = "BLENDGYM_BLENDER"
 EMBEDDED = "embedded"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+GZIP_MAGIC = b"\x1f\x8b"
 
 INSTALL_HINT = (
     "Install the embedded Blender with `pip install 'blendgym[blender]'` (the PyPI bpy module, Python 3.11), "
@@ -100,3 +105,38 @@ def _check_version(version: tuple[int, ...], what: str) -> None:
     if version[:2] < MINIMUM_VERSION:
         found = ".".join(map(str, version))
         raise BlenderNotFoundError(f"{what} is Blender {found}, older than {MINIMUM_VERSION[0]}.{MINIMUM_VERSION[1]}. {INSTALL_HINT}")
+
+
+def saved_by(blend_file: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """The Blender release (major, minor) that saved ``blend_file``, read from its header: ``BLENDER-v405``
+    until 4.5, ``BLENDER17-01v0500`` from 5.0 on; the file may be zstd-compressed (5.0's default, an option
+    since 3.0) or gzip-compressed (before 3.0). None where it is no .blend file."""
+    with open(blend_file, "rb") as file:
+        magic = file.read(4)
+        file.seek(0)
+        if magic == ZSTD_MAGIC:
+            header = zstandard.ZstdDecompressor().stream_reader(file).read(17)
+        elif magic[:2] == GZIP_MAGIC:
+            header = gzip.GzipFile(fileobj=file).read(17)
+        else:
+            header = file.read(17)
+    if not header.startswith(b"BLENDER"):
+        return None
+    version = header[13:17] if header[7:9].isdigit() else header[9:12]
+    if not version.isdigit():
+        return None
+    number = int(version)
+    return number // 100, number % 100
+
+
+def check_opens(blender: Blender, blend_file: str, name: str) -> None:
+    """Refuse a ``blend_file`` saved by a newer major release than ``blender``, which such a Blender cannot
+    read (3.4 crashes on files from 4.x) — except 5.x files in 4.5, which 4.5 was made to read. A newer minor
+    release of the same major one loads, with Blender's own warning that data may be lost."""
+    saver = saved_by(blend_file)
+    if saver is None or saver[0] <= blender.version[0] or (saver[0] == 5 and blender.version[:2] >= (4, 5)):
+        return
+    raise BlenderStartError(
+        f"{name}: {blend_file} was saved by Blender {saver[0]}.{saver[1]}, which {blender.describe()} cannot open; "
+        f"run the env with a Blender {saver[0]}.x (blender=...) or save the file again in Blender {blender.version[0]}.x"
+    )

@@ -27,7 +27,7 @@ from blendgym_blender import wire
 from blendgym_blender.view import ViewSettings
 
 from . import janitor
-from .blender import Blender
+from .blender import Blender, check_opens
 from .channel import Channel
 from .errors import BlenderStartError
 
@@ -74,6 +74,8 @@ class BlenderProcess(Channel):
         wait: bool = True,
     ) -> None:
         self.blender = blender
+        if blend_file is not None:
+            check_opens(blender, blend_file, name)
         self.view = view or ViewSettings()
         self.directory = tempfile.mkdtemp(prefix="blendgym-", dir=_memory_directory())
         self.log_path = Path(self.directory) / "blender.log"
@@ -205,8 +207,10 @@ def _memory_directory() -> str | None:
 
 
 def host_python_path() -> list[str]:
-    """This interpreter's import folders, which Blender appends to its own (numpy, pyzmq, user envs)."""
-    return [path for path in sys.path if path and os.path.isdir(path)]
+    """This interpreter's import folders, which Blender appends to its own (numpy, pyzmq, user envs). The
+    empty entry (``python -c``, the interactive prompt) is the current directory, absolute for Blender's sake."""
+    folders = (os.path.abspath(path or os.curdir) for path in sys.path)
+    return [folder for folder in dict.fromkeys(folders) if os.path.isdir(folder)]
 
 
 def package_directory(package: str) -> str:

@@ -3,12 +3,17 @@ goes on after a reset. Uses tests/envs/faulty.py, loaded from its path as a user
 
 from __future__ import annotations
 
+import gzip
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import blendgym
+from blendgym.blender import saved_by
 from conftest import FAULTY_ENV, process_alive
 
 
@@ -106,6 +111,42 @@ def test_start_up_mistakes_are_named_in_the_first_line() -> None:
     with pytest.raises(blendgym.BlenderStartError) as raised:
         blendgym.BlenderEnv(FAULTY_ENV.replace(":Faulty", ":Spaceless"))
     assert "set no action_space in __init__" in str(raised.value).splitlines()[0]
+
+
+def save_empty_scene(path: Path, compress: bool | None = None) -> None:
+    """A .blend saved by the embedded Blender, as a user's scene would be (compressed or not as told, else as
+    that release does by default)."""
+    options = "" if compress is None else f", compress={compress}"
+    script = f"import bpy; bpy.ops.wm.save_as_mainfile(filepath={str(path)!r}{options})"
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, timeout=120)
+
+
+def test_a_blend_files_header_names_the_release_that_saved_it(tmp_path: Path) -> None:
+    # The header changed in 5.0 (BLENDER-v405 before, BLENDER17-01v0500 since); compression is zstd (the
+    # default from 5.0 on), or gzip for the whole file before 3.0.
+    release = blendgym.find_blender("embedded").version[:2]
+    for compress in (False, True):
+        path = tmp_path / f"scene-{compress}.blend"
+        save_empty_scene(path, compress)
+        assert saved_by(path) == release
+        assert path.read_bytes()[:4] == (b"\x28\xb5\x2f\xfd" if compress else b"BLEN")
+    gzipped = tmp_path / "gzipped.blend"
+    gzipped.write_bytes(gzip.compress((tmp_path / "scene-False.blend").read_bytes()))
+    assert saved_by(gzipped) == release
+    assert saved_by(FAULTY_ENV.partition(":")[0]) is None
+
+
+@pytest.mark.executable
+def test_a_blend_file_newer_than_its_blender_is_refused_before_blender_starts(tmp_path: Path, blender_executable: str) -> None:
+    # Blender 3.4 crashes (code -11) on a file saved by 4.x; the header says so before any start.
+    path = tmp_path / "scene.blend"
+    save_empty_scene(path)
+    major, minor = blendgym.find_blender("embedded").version[:2]
+    with pytest.raises(blendgym.BlenderStartError) as raised:
+        blendgym.BlenderEnv("blendgym_envs.cartpole:CartPole", blender=blender_executable, blend_file=path)
+    first_line = str(raised.value).splitlines()[0]
+    assert first_line.startswith("blendgym_envs.cartpole:CartPole: ") and f"was saved by Blender {major}.{minor}, which Blender 3.4" in first_line
+    assert "pid" not in first_line  # no Blender was started
 
 
 def test_a_missing_blender_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:

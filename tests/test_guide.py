@@ -15,7 +15,7 @@ FILE_MARK = "# file: "
 def guide_blocks(document: str, heading: str) -> list[str]:
     text = (ROOT / "docs" / document).read_text()
     section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    return re.findall(r"```(?:python|toml)\n(.*?)```", section, re.DOTALL)
 
 
 def follow(document: str, heading: str, directory: Path) -> int:
@@ -25,6 +25,7 @@ def follow(document: str, heading: str, directory: Path) -> int:
     for block in guide_blocks(document, heading):
         if block.startswith(FILE_MARK):
             name, _, body = block[len(FILE_MARK) :].partition("\n")
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
             with open(directory / name, "a") as file:
                 file.write(body)
             continue
@@ -46,6 +47,10 @@ def run(arguments: list[str], directory: Path) -> None:
 def test_the_guide_builds_its_env_and_the_checkers_accept_it(tmp_path: Path) -> None:
     snippets = follow("envs.md", "Writing your own env", tmp_path)
     assert snippets == 2 and (tmp_path / "reach.py").exists() and (tmp_path / "reach.blend").exists()
+
+
+def test_the_packaging_guide_makes_its_env_by_module_and_id(tmp_path: Path) -> None:
+    assert follow("envs.md", "Packaging envs", tmp_path) == 1 and (tmp_path / "pyproject.toml").exists()
 
 
 def test_the_generator_guide_streams_its_items(tmp_path: Path) -> None:
