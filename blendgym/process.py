@@ -77,7 +77,7 @@ class BlenderProcess(Channel):
         if blend_file is not None:
             check_opens(blender, blend_file, name)
         self.view = view or ViewSettings()
-        self.directory = tempfile.mkdtemp(prefix="blendgym-", dir=_memory_directory())
+        self.directory = tempfile.mkdtemp(prefix=private_prefix(), dir=_memory_directory())
         self.log_path = Path(self.directory) / "blender.log"
         endpoint = f"ipc://{self.directory}/agent.sock"
         self._own_doorbell = lanes.Doorbell() if lane and doorbell is None else None
@@ -204,6 +204,12 @@ def blender_environment(cpu: int | None) -> dict[str, str]:
 def _memory_directory() -> str | None:
     """/dev/shm where it is usable: rendered images pass through a file there (blender_side/render.py)."""
     return "/dev/shm" if os.access("/dev/shm", os.W_OK | os.X_OK) else None
+
+
+def private_prefix() -> str:
+    """How the private directories of this host's Blender processes begin: the host's pid tells whose a
+    leftover one is, and lets a host count its own beside other hosts' (tests/test_vector.py)."""
+    return f"blendgym-{os.getpid()}-"
 
 
 def host_python_path() -> list[str]:

@@ -19,22 +19,52 @@ if [ -n "$missing" ]; then
 fi
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+# Stages in the background ignore Ctrl-C (bash's rule for a script's background jobs): an interrupted run
+# ends them here, each its own process group, Blenders included.
+end_stages() {
+    for pid_file in "$logs"/*.pid; do
+        [ -e "$pid_file" ] && kill -TERM -- "-$(cat "$pid_file")" 2>/dev/null
+    done
+    rm -rf "$logs"
+}
+trap end_stages EXIT
+
+# run_stage NAME COMMAND...: runs the command with its output shown and kept in $logs/NAME.log; its exit
+# status and seconds go to $logs/NAME.status.
+run_stage() {
+    local name=$1 began=$SECONDS
+    shift
+    echo "== stage $name: $*"
+    "$@" 2>&1 | tee "$logs/$name.log"
+    echo "${PIPESTATUS[0]} $((SECONDS - began))" >"$logs/$name.status"
+}
+
+# run_stage_aside NAME COMMAND...: the same in the background, in a process group of its own, its output
+# printed later. Each such stage gets its own pytest temporary directory and no pytest cache, which stages
+# running together would otherwise share.
+run_stage_aside() {
+    local name=$1
+    shift
+    (
+        began=$SECONDS
+        echo "== stage $name: $*" >"$logs/$name.log"
+        setsid "$@" -p no:cacheprovider --basetemp="$logs/$name-tmp" >>"$logs/$name.log" 2>&1 &
+        echo $! >"$logs/$name.pid"
+        wait $!
+        echo "$? $((SECONDS - began))" >"$logs/$name.status"
+    ) &
+}
+
 summary=()
 passed_total=0
 failed_total=0
 status=0
 
-# run_stage NAME COMMAND...: runs the command with its output shown and kept, then records pytest's counts
-# from its closing line. A stage that exits non-zero fails, whatever it counted (an install that failed
-# counts no test at all).
-run_stage() {
-    local name=$1 log="$logs/$1.log" began=$SECONDS
-    shift
-    echo "== stage $name: $*"
-    "$@" 2>&1 | tee "$log"
-    local code=${PIPESTATUS[0]}
-    local closing passed failed
+# record_stage NAME: adds the stage's summary line, from pytest's closing line in its log and its exit
+# status. A stage that exits non-zero fails, whatever it counted (an install that failed counts no test).
+record_stage() {
+    local name=$1 log="$logs/$1.log" code seconds closing passed failed
+    read -r code seconds <"$logs/$name.status"
     closing=$(grep -E '^(=+ )?[0-9]+ (passed|failed|error|errors|skipped|deselected)' "$log" | tail -n 1)
     passed=$(grep -oE '[0-9]+ passed' <<<"$closing" | grep -oE '[0-9]+')
     [ -n "$passed" ] || passed=0
@@ -52,16 +82,28 @@ run_stage() {
         verdict="FAILED (exit $code)"
         status=1
     fi
-    summary+=("stage $name: $passed passed, $failed failed in $((SECONDS - began)) s: $verdict")
+    summary+=("stage $name: $passed passed, $failed failed in $seconds s: $verdict")
 }
 
-run_stage main .venv/bin/python -m pytest --durations=25 "$@"
-# The whole suite (no arguments) also runs on the other supported bpy releases, and on Ray RLlib.
+# The whole suite (no arguments) also runs on the other supported bpy releases, and on Ray RLlib. Those
+# stages start first and run beside the main one: each keeps about one of the machine's cores busy
+# (installs, then a host process taking turns with its Blender), so side by side they take far less time than
+# one after another. Their output follows the main stage's.
+others=()
 if [ $# -eq 0 ]; then
-    run_stage bpy-4.2 bash scripts/test_blender_version.sh 4.2
-    run_stage bpy-5.0 bash scripts/test_blender_version.sh 5.0
-    run_stage rllib bash scripts/test_rllib.sh
+    others=(bpy-4.2 bpy-5.0 rllib)
+    echo "== stages ${others[*]}: started beside the main stage; their output follows it"
+    run_stage_aside bpy-4.2 bash scripts/test_blender_version.sh 4.2
+    run_stage_aside bpy-5.0 bash scripts/test_blender_version.sh 5.0
+    run_stage_aside rllib bash scripts/test_rllib.sh
 fi
+run_stage main .venv/bin/python -m pytest --durations=25 "$@"
+record_stage main
+wait
+for name in "${others[@]}"; do
+    cat "$logs/$name.log"
+    record_stage "$name"
+done
 
 echo
 echo "== summary"

@@ -17,6 +17,7 @@ from gymnasium.vector import AutoresetMode
 
 import blendgym
 from blendgym.errors import BlenderAttributeError, BlenderCallError, BlenderEnvError, BlenderRestartLimitError
+from blendgym.process import private_prefix
 from blendgym.vector import BlenderVectorEnv
 from conftest import FAULTY_ENV, process_alive
 
@@ -282,7 +283,10 @@ def open_descriptors() -> int:
 
 
 def memory_entries() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    """This test process's entries in /dev/shm: other programs, other test stages among them, come and go."""
+    if not os.path.isdir("/dev/shm"):
+        return set()
+    return {name for name in os.listdir("/dev/shm") if name.startswith(private_prefix())}
 
 
 @pytest.mark.slow
