@@ -1,11 +1,13 @@
-"""Train SAC (stable-baselines3) on one of blendgym's MuJoCo-counterpart tasks, or on the MuJoCo task itself.
+"""Train SAC (stable-baselines3) on one of blendgym's continuous-control tasks, or on a MuJoCo task itself.
 
 blendgym/Reacher-v0, blendgym/InvertedDoublePendulum-v0 and blendgym/Pusher-v0 follow gymnasium's
 Reacher-v5, InvertedDoublePendulum-v5 and Pusher-v5 (docs/envs.md); this script trains the same SAC, with
-the same settings and budget, on either of a pair, so that the two can be compared. It first measures a uniformly random policy, then trains
+the same settings and budget, on either of a pair, so that the two can be compared. blendgym/BallBalance-v0
+(a plate keeps a rolling ball at a target) has no MuJoCo counterpart. It first measures a uniformly random policy, then trains
 for --timesteps steps, then evaluates the deterministic policy over --eval-episodes episodes, and prints
 both returns and the normalised score (trained − random) / (threshold − random), where the threshold is the
-env's reward threshold (-3.75 for Reacher, 9,100 for InvertedDoublePendulum, 0 for Pusher). It saves the model.
+env's reward threshold (-3.75 for Reacher, 9,100 for InvertedDoublePendulum, 0 for Pusher, 150 for
+BallBalance). It saves the model.
 
     python agents/train_sac.py blendgym/Reacher-v0 [--timesteps 20000] [--out runs/sac]
     python agents/train_sac.py Reacher-v5          # gymnasium's MuJoCo env: pip install mujoco
@@ -34,6 +36,7 @@ BUDGETS = {
     "InvertedDoublePendulum-v5": 20_000,
     "blendgym/Pusher-v0": 20_000,
     "Pusher-v5": 20_000,
+    "blendgym/BallBalance-v0": 20_000,
 }
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -42,6 +42,18 @@ ENVS: dict[str, dict[str, Any]] = {
         "max_episode_steps": 100,
         "reward_threshold": 0.0,
     },
+    "blendgym/BallBalance-v0": {
+        "env_class": "blendgym_envs.ball_balance:BallBalance",
+        "max_episode_steps": 200,
+        "reward_threshold": 150.0,
+    },
+    # The same plate and ball, seen through the camera (84×84 RGB), its look drawn anew at every reset.
+    "blendgym/BallBalancePixels-v0": {
+        "env_class": "blendgym_envs.ball_balance:BallBalance",
+        "max_episode_steps": 200,
+        "reward_threshold": 150.0,
+        "kwargs": {"obs_mode": "pixels", "randomize_look": True},
+    },
     "blendgym/InvertedDoublePendulum-v0": {
         "env_class": "blendgym_envs.inverted_double_pendulum:InvertedDoublePendulum",
         "max_episode_steps": 1000,

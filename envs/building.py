@@ -67,6 +67,16 @@ def cylinder_mesh(name: str, radius: float, height: float, segments: int = 32) -
     return mesh
 
 
+def sphere_mesh(name: str, radius: float, segments: int = 32, rings: int = 16) -> bpy.types.Mesh:
+    """A UV sphere mesh centred on its origin."""
+    mesh = bpy.data.meshes.new(name)
+    shape = bmesh.new()
+    bmesh.ops.create_uvsphere(shape, u_segments=segments, v_segments=rings, radius=radius)
+    shape.to_mesh(mesh)
+    shape.free()
+    return mesh
+
+
 def add_body(
     scene: bpy.types.Scene,
     name: str,

@@ -20,7 +20,7 @@ def make_mujoco(env_id: str) -> gymnasium.Env:
         pytest.fail(f"comparing with {env_id} needs MuJoCo: pip install -e '.[test]' (or pip install mujoco)")
     return gymnasium.make(env_id)
 
-LIBRARY = ["blendgym/Reacher-v0", "blendgym/InvertedDoublePendulum-v0", "blendgym/Pusher-v0"]
+LIBRARY = ["blendgym/Reacher-v0", "blendgym/InvertedDoublePendulum-v0", "blendgym/Pusher-v0", "blendgym/BallBalance-v0", "blendgym/BallBalancePixels-v0"]
 
 
 def episode(env: gymnasium.Env, seed: int, steps: int) -> list[np.ndarray]:
@@ -212,4 +212,45 @@ def test_inverted_double_pendulum_moves_as_mujocos_does() -> None:
             assert terminated
     finally:
         mujoco_env.close()
+        env.close()
+
+
+def test_ball_balance_tilts_its_plate_and_ends_when_the_ball_falls_off() -> None:
+    env = gymnasium.make("blendgym/BallBalance-v0")
+    try:
+        assert env.spec is not None and env.spec.max_episode_steps == 200 and env.spec.reward_threshold == 150
+        assert env.action_space == gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32) and env.observation_space.shape == (10,)
+        observation, info = env.reset(seed=0, options={"state": [0.1, -0.05, 0.0, 0.0], "ball": [0.05, -0.02], "target": [0.0, 0.1]})
+        np.testing.assert_allclose(observation[:4], [0.1, -0.05, 0.0, 0.0], atol=1e-3)
+        np.testing.assert_allclose(observation[4:8], [0.05, -0.02, 0.0, 0.0], atol=1e-3)
+        np.testing.assert_allclose(observation[8:10], [0.0, 0.1], atol=1e-9)
+        assert info["distance"] == pytest.approx(np.hypot(0.05, 0.12), abs=1e-3)
+        # Each servo takes the plate to its target angle; the ball rolls down the slope that makes: lowering
+        # the +x edge (tilt_y > 0) sends it to +x, raising the +y edge (tilt_x > 0) sends it to −y.
+        for hinge, rolls_along, sign in ((1, 0, 1.0), (0, 1, -1.0)):
+            observation, _ = env.reset(seed=0, options={"state": [0.0, 0.0, 0.0, 0.0], "ball": [0.0, 0.0], "target": [0.0, 0.0]})
+            action = np.zeros(2, np.float32)
+            action[hinge] = 1.0
+            for _ in range(10):
+                observation, reward, terminated, _, info = env.step(action)
+            assert observation[hinge] == pytest.approx(0.2, abs=0.02)
+            ball = observation[4:6]
+            assert sign * ball[rolls_along] > 0.05 and abs(ball[1 - rolls_along]) < 0.01
+            assert reward == pytest.approx(1 - info["distance"] / 0.25) and not terminated
+        # Held there, the ball leaves the plate: the episode terminates, and that step earns nothing.
+        for step in range(50):
+            observation, reward, terminated, truncated, _ = env.step(np.array([1.0, 0.0], np.float32))
+            if terminated:
+                break
+        assert terminated and not truncated and reward == 0.0 and observation[5] < -0.25
+        # Start states as drawn: the plate within ±0.05 rad and at rest, ball and target within 0.1 m of the centre.
+        for seed in range(10):
+            observation, _ = env.reset(seed=seed)
+            assert np.all(np.abs(observation[:2]) <= 0.05 + 1e-3) and np.all(np.abs(observation[2:4]) < 1e-2)
+            assert np.linalg.norm(observation[4:6]) < 0.1 + 1e-3 and np.linalg.norm(observation[8:10]) < 0.1
+        with pytest.raises(ValueError, match="off the plate"):
+            env.reset(options={"ball": [0.3, 0.0]})
+        with pytest.raises(ValueError, match="stops"):
+            env.reset(options={"state": [0.5, 0.0, 0.0, 0.0]})
+    finally:
         env.close()

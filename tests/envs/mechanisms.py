@@ -11,17 +11,20 @@ body's height and vertical velocity, then its x and velocity along x; the action
 - "slider": a 0.2 m cube of 2 kg on a horizontal slider, no gravity;
 - "fall": a 0.2 m cube of 1 kg falling freely from 10 m;
 - "slide": a 0.1 m cube of 1 kg and friction 0.5 resting on a table of friction 1 (margins 1 mm), which
-  Bullet combines into a coefficient of 0.5.
+  Bullet combines into a coefficient of 0.5;
+- "roll": a ball (radius 4 cm, 0.1 kg, friction 0.5) resting on a table of friction 1 inclined by 0.2 rad
+  about y, its surface through the origin and descending towards +x (margins 1 mm).
 ``limits`` (lower, upper) gives the link's hinge or the slider stops.
 
 Reset options: "state" ([coordinates..., velocities...] of the joints), "velocity" (the start velocity
-[vx, vy, vz] of "fall" and "slide"'s cube), and "mode" with "command", "limit", "stiffness", "damping": the
+[vx, vy, vz] of "fall" and "slide"'s cube, "roll"'s ball), and "mode" with "command", "limit", "stiffness", "damping": the
 first joint's actuator for the whole episode ("effort" by default: the action is the effort). ``contact``
 (remote) says where the last body touches the table or anchor.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -32,6 +35,9 @@ from blendgym_blender.physics import Articulation, Body, Hinge, Joint, Slider, l
 from blendgym_envs import building
 
 
+INCLINE = 0.2  # rad, the "roll" scenario's table
+
+
 class Mechanism(SceneEnv):
     reset_options = frozenset({"state", "velocity", "mode", "command", "limit", "stiffness", "damping"})
 
@@ -39,9 +45,13 @@ class Mechanism(SceneEnv):
         scene = building.empty_physics_scene(fps, substeps)
         super().__init__(scene)
         self.dt = 1.0 / fps
-        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "double", "fall", "slide") else 0.0)
+        scene.gravity = (0.0, 0.0, -9.81 if scenario in ("pendulum", "double", "fall", "slide", "roll") else 0.0)
         if scenario == "slide":
             anchor = building.add_box(scene, "Table", (4.0, 1.0, 0.1), (1.0, 0.0, -0.05), 1.0, "PASSIVE", friction=1.0, margin=0.001)
+        elif scenario == "roll":
+            normal = (math.sin(INCLINE), 0.0, math.cos(INCLINE))
+            anchor = building.add_box(scene, "Table", (4.0, 1.0, 0.1), tuple(-0.05 * n for n in normal), 1.0, "PASSIVE", friction=1.0, margin=0.001)
+            anchor.rotation_euler = (0.0, INCLINE, 0.0)
         else:
             anchor = building.add_box(scene, "Anchor", (0.05, 0.05, 0.05), (0.0, 0.0, 0.0), 1.0, "PASSIVE")
             building.keep_out_of_collisions(anchor)
@@ -68,9 +78,12 @@ class Mechanism(SceneEnv):
             body = building.add_box(scene, "Block", (0.2, 0.2, 0.2), (0.0, 0.0, 10.0), 1.0, "ACTIVE")
         elif scenario == "slide":
             body = building.add_box(scene, "Block", (0.1, 0.1, 0.1), (0.0, 0.0, 0.05), 1.0, "ACTIVE", friction=0.5, margin=0.001)
+        elif scenario == "roll":
+            centre = tuple(0.04 * n for n in normal)
+            body = building.add_body(scene, "Ball", building.sphere_mesh("Ball", 0.04), centre, 0.1, "ACTIVE", "SPHERE", friction=0.5, margin=0.001)
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
-        if scenario != "slide":
+        if scenario not in ("slide", "roll"):
             body.rigid_body.collision_collections = [False] * 20
         self.body = Body(body, self.dt)
         self.start_location = tuple(body.location)
