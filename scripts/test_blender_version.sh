@@ -8,10 +8,9 @@ cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: bash scripts/test_blender_version.sh VERSION [pytest arguments]" >&2; exit 2; }
 version=$1
 shift
-PYTHON=${PYTHON:-python3.11}
 CORE_TESTS="tests/test_physics.py tests/test_env_library.py tests/test_cartpole.py tests/test_pendulum.py tests/test_rendering.py tests/test_parameters.py tests/test_vector.py tests/test_errors.py tests/test_data.py tests/test_doctor.py"
 venv=".venv-bpy-$version"
-[ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+bash scripts/stage_venv.sh "$venv"
 # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy==$version.*" -e ".[blender,train,data,test,video]"

@@ -3,9 +3,8 @@
 # .venv-rllib: ray[rllib] pins gymnasium 1.2.2, which must not replace the main .venv's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON=${PYTHON:-python3.11}
 venv=.venv-rllib
-[ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
+bash scripts/stage_venv.sh "$venv"
 # torch pinned first, as in setup.sh: an unbounded one resolves to CUDA builds.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} "torch==2.13.0"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check "bpy>=4.5,<4.6" -e ".[blender,rllib,test]"

@@ -22,9 +22,12 @@ import blendgym
 from blendgym import affinity
 from conftest import FAULTY_ENV, process_alive
 
-# A host that starts an env, prints its Blender's pid, then trains on random actions until stopped.
+# A host that starts an env, prints its Blender's pid, then trains on random actions until stopped. Ctrl-C
+# (SIGINT) raises KeyboardInterrupt in it as in a terminal, even where the test run itself was started in the
+# background (nohup, `&`), whose jobs begin with SIGINT ignored and pass that on.
 HOST = """
-import json, sys, gymnasium, blendgym
+import json, signal, sys, gymnasium, blendgym
+signal.signal(signal.SIGINT, signal.default_int_handler)
 env = gymnasium.make("blendgym/CartPole-v0", **json.loads(sys.argv[2]))
 env.reset(seed=0)
 print(env.unwrapped.process.process.pid, env.unwrapped.process.directory, flush=True)
