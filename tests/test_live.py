@@ -76,6 +76,7 @@ def test_human_needs_a_blender_executable_and_a_display(monkeypatch: pytest.Monk
         gymnasium.make(ENV_ID, render_mode="human")
 
 
+@pytest.mark.timeout(1200)  # 77 s beside the other test sessions on a slow 2-core VM: 4x that, with room
 def test_human_window_shows_the_cart_pole_where_the_camera_projects_it(display: str, blender_executable: str) -> None:
     env = gymnasium.make(ENV_ID, render_mode="human", blender=blender_executable, projections=["Cart", "PoleLook"])
     process = env.unwrapped.process
@@ -119,18 +120,19 @@ def test_a_signalled_host_leaves_no_blender_window(signum: int, display: str, bl
 
 def test_real_time_paces_steps_at_the_env_frame_rate(display: str, blender_executable: str) -> None:
     # Judged by what Blender's server did, not by a clock: this host asks for each step as soon as it has the
-    # last, so in real time the server holds each step until it is due (5 per second here). A step served
-    # without waiting is one that fell due while Blender redrew or the machine was busy: on a loaded 2-core
-    # machine 3 of 20 did at 10 per second, so the test asks for half; without pacing none waits.
+    # last, so in real time the server holds each step until it is due (2 per second here). A step served
+    # without waiting is one that fell due while Blender redrew or the machine was busy: on a 2-core machine
+    # running two test sessions and a busy loop, 11 of 20 did at 5 per second; at 2 per second a step must
+    # take half a second to miss its wait, and the test asks for half; without pacing none waits.
     env = blendgym.BlenderEnv(STAMPED_ENV, render_mode="human", blender=blender_executable, real_time=True, window_size=(320, 240))
     try:
         observation, info = env.reset(seed=1)
-        for _ in range(20):
+        for _ in range(12):
             observation, _, terminated, truncated, info = env.step(balance(observation))
             if terminated or truncated:
                 observation, _ = env.reset()
         paced = env.remote_call("paced_steps")
-        assert paced >= 10, f"only {paced} of 20 real-time steps waited for their due time"
+        assert paced >= 6, f"only {paced} of 12 real-time steps waited for their due time"
     finally:
         env.close()
     unpaced = blendgym.BlenderEnv(STAMPED_ENV, render_mode="human", blender=blender_executable, window_size=(320, 240))
@@ -235,6 +237,7 @@ def user_file(tmp_path: Path, blender_executable: str) -> Path:
     return path
 
 
+@pytest.mark.timeout(1200)  # 77 s beside the other test sessions on a slow 2-core VM: 4x that, with room
 def test_attach_to_a_blender_opened_by_hand_with_a_user_file(display: str, blender_executable: str, user_file: Path, tmp_path: Path) -> None:
     address = free_address()
     presser = tmp_path / "press.py"

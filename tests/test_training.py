@@ -26,13 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 @pytest.mark.executable
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2700)
 def test_ppo_solves_blender_cartpole(tmp_path: Path, display: str, blender_executable: str) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "agents" / "train_cartpole.py"), "--out", str(tmp_path), "--no-progress-bar", "--max-timesteps", "60000"],
         capture_output=True,
         text=True,
-        timeout=800,
+        timeout=1700,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SOLVED" in result.stdout

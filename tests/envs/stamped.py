@@ -1,4 +1,4 @@
-"""blendgym/CartPole-v0's env paced at 5 steps per second in real time (rather than 50), so that Blender's
+"""blendgym/CartPole-v0's env paced at 2 steps per second in real time (rather than 50), so that Blender's
 redraws keep up with the pacing even on a slow, loaded machine, and with a remotely callable count of the
 steps that Blender's live server served only after waiting for their due time."""
 
@@ -12,7 +12,7 @@ from blendgym_envs.cartpole import CartPole
 class StampedCartPole(CartPole):
     @property
     def render_fps(self) -> float:
-        return 5.0
+        return 2.0
 
     @remote
     def paced_steps(self) -> int:
