@@ -185,3 +185,11 @@ class SceneEnv(Parameterized, abc.ABC):
         world = self.scene.rigidbody_world
         if world is not None:
             world.point_cache.frame_end = self.cache_end
+
+
+def option_vector(options: dict[str, Any], name: str, size: int) -> np.ndarray:
+    """The reset option ``name`` as ``size`` finite float64 numbers, or a ValueError that says what it must be."""
+    value = np.asarray(options[name], dtype=np.float64)
+    if value.shape != (size,) or not np.all(np.isfinite(value)):
+        raise ValueError(f"options[{name!r}] must be {size} finite numbers, got {options[name]!r}")
+    return value

@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from blendgym_blender import spaces
-from blendgym_blender.env import SceneEnv
+from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Body, Hinge, launch
 
@@ -196,13 +196,13 @@ class BallBalance(SceneEnv):
         self.ball.obj.rigid_body.mass = self.params["ball_mass"]
         self.ball.obj.rigid_body.friction = self.params["ball_friction"]
         if "state" in options:
-            state = _option(options, "state", 4)
+            state = option_vector(options, "state", 4)
             if np.any(np.abs(state[:2]) > TILT_LIMIT):
                 raise ValueError(f"options['state']: the angles {state[:2].tolist()} must lie within the hinges' stops, ±{TILT_LIMIT} rad")
         else:
             state = np.concatenate([self.np_random.uniform(-0.05, 0.05, 2), np.zeros(2)])
-        ball = _option(options, "ball", 2) if "ball" in options else self._in_disc()
-        target = _option(options, "target", 2) if "target" in options else self._in_disc()
+        ball = option_vector(options, "ball", 2) if "ball" in options else self._in_disc()
+        target = option_vector(options, "target", 2) if "target" in options else self._in_disc()
         for name, point in (("ball", ball), ("target", target)):
             if np.any(np.abs(point) > PLATE_HALF - BALL_RADIUS):
                 raise ValueError(f"options[{name!r}] = {point.tolist()} is off the plate: x and y must lie within ±{PLATE_HALF - BALL_RADIUS} m")
@@ -258,10 +258,3 @@ class BallBalance(SceneEnv):
 
     def info(self) -> dict[str, Any]:
         return {"distance": self.distance}
-
-
-def _option(options: dict[str, Any], name: str, size: int) -> np.ndarray:
-    value = np.asarray(options[name], dtype=np.float64)
-    if value.shape != (size,) or not np.all(np.isfinite(value)):
-        raise ValueError(f"options[{name!r}] must be {size} finite numbers, got {options[name]!r}")
-    return value

@@ -16,7 +16,7 @@ import numpy as np
 from mathutils import Vector
 
 from blendgym_blender import spaces
-from blendgym_blender.env import SceneEnv
+from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Body, Hinge, launch, touching
 
@@ -176,10 +176,10 @@ class Pusher(SceneEnv):
     def start_episode(self, options: dict[str, Any]) -> None:
         self.object.obj.rigid_body.mass = self.params["object_mass"]
         self.object.obj.rigid_body.friction = self.params["object_friction"]
-        state = _option(options, "state", 6) if "state" in options else np.concatenate([HOME, self.np_random.uniform(-0.005, 0.005, 3)])
-        goal = _option(options, "goal", 2) if "goal" in options else np.array(GOAL)
+        state = option_vector(options, "state", 6) if "state" in options else np.concatenate([HOME, self.np_random.uniform(-0.005, 0.005, 3)])
+        goal = option_vector(options, "goal", 2) if "goal" in options else np.array(GOAL)
         if "object" in options:
-            start = _option(options, "object", 2)
+            start = option_vector(options, "object", 2)
         else:
             while True:
                 start = goal + np.array([self.np_random.uniform(-0.3, 0.0), self.np_random.uniform(-0.2, 0.2)])
@@ -234,10 +234,3 @@ class Pusher(SceneEnv):
 
     def info(self) -> dict[str, Any]:
         return {**self.terms, "touching": any(touching(link, self.object.obj, tolerance=0.003) is not None for link in self.links)}
-
-
-def _option(options: dict[str, Any], name: str, size: int) -> np.ndarray:
-    value = np.asarray(options[name], dtype=np.float64)
-    if value.shape != (size,) or not np.all(np.isfinite(value)):
-        raise ValueError(f"options[{name!r}] must be {size} finite numbers, got {options[name]!r}")
-    return value
