@@ -20,7 +20,7 @@ from .attached import AttachedBlender
 from .blender import find_blender
 from .channel import Channel, Decoded, decode_reply
 from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
-from .process import BlenderProcess, Transport, uses_lane
+from .process import BlenderProcess, TransportChoice, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 
@@ -196,7 +196,7 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity = "auto",
-        transport: Transport = "auto",
+        transport: TransportChoice = "auto",
         instance: int = 0,
         env_id: str | None = None,
         **env_kwargs: Any,

@@ -34,8 +34,10 @@ from .errors import BlenderStartError
 CLOSE_TIMEOUT = 5.0
 LOG_TAIL_LINES = 40
 
-Transport = Literal["auto", "lane", "zmq"]
-TRANSPORTS: tuple[str, ...] = get_args(Transport)
+# The transport a user asks for ("auto": the shared-memory lane where both ends share a machine); the
+# transports themselves are transport.Transport's subclasses.
+TransportChoice = Literal["auto", "lane", "zmq"]
+TRANSPORTS: tuple[str, ...] = get_args(TransportChoice)
 
 _live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
 _sigterm_lock = threading.Lock()

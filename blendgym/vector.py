@@ -21,7 +21,7 @@ from .env import RENDER_MODES, Screenshot, Timeout, check_display, generator_ser
 from .channel import decode_reply
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
-from .process import Transport, uses_lane
+from .process import TransportChoice, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 RESTART_INFO = "blender_restart"
@@ -122,7 +122,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         startup_timeout: float = 60.0,
         timeout: Timeout = "auto",
         cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
-        transport: Transport = "auto",
+        transport: TransportChoice = "auto",
         max_restarts: int = 3,
         restart_window: float = 60.0,
         env_id: str | None = None,
