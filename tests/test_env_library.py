@@ -3,13 +3,17 @@ own semantics. Every env is tested through its registered id, in real Blender pr
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import gymnasium
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env as gymnasium_check_env
-from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import blendgym  # noqa: F401  (registers the ids)
+from blendgym.testing import check_env_checkers, check_pool_matches_sync, check_seeded_episodes_repeat
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def make_mujoco(env_id: str) -> gymnasium.Env:
@@ -20,59 +24,30 @@ def make_mujoco(env_id: str) -> gymnasium.Env:
         pytest.fail(f"comparing with {env_id} needs MuJoCo: pip install -e '.[test]' (or pip install mujoco)")
     return gymnasium.make(env_id)
 
-LIBRARY = ["blendgym/Reacher-v0", "blendgym/InvertedDoublePendulum-v0", "blendgym/Pusher-v0", "blendgym/BallBalance-v0", "blendgym/BallBalancePixels-v0"]
+
+# Every id blendgym registers, each checked by the conformance suite users run on their own envs.
+REGISTERED = sorted(env_id for env_id in gymnasium.registry if env_id.startswith("blendgym/"))
 
 
-def episode(env: gymnasium.Env, seed: int, steps: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    observation, _ = env.reset(seed=seed)
-    trajectory = [observation]
-    for _ in range(steps):
-        observation, reward, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_space.shape).astype(env.action_space.dtype))
-        trajectory += [observation, np.array([reward])]
-        if terminated or truncated:
-            break
-    return trajectory
+def test_the_docs_list_exactly_the_registered_envs() -> None:
+    listed = set(re.findall(r"^\| `(blendgym/[\w-]+)`", (ROOT / "docs" / "envs.md").read_text(), re.MULTILINE))
+    assert listed == set(REGISTERED)
 
 
-@pytest.mark.parametrize("env_id", LIBRARY)
+@pytest.mark.parametrize("env_id", REGISTERED)
 @pytest.mark.executable
 def test_both_env_checkers_pass(env_id: str, display: str, blender_executable: str) -> None:
-    env = gymnasium.make(env_id)
-    try:
-        gymnasium_check_env(env.unwrapped)  # makes the env in every render mode, "human" included (Blender 3.4)
-        sb3_check_env(env.unwrapped)
-    finally:
-        env.close()
+    check_env_checkers(env_id, skip_render_check=False)  # makes the env in every render mode, "human" included (Blender 3.4)
 
 
-@pytest.mark.parametrize("env_id", LIBRARY)
+@pytest.mark.parametrize("env_id", REGISTERED)
 def test_episodes_are_bit_identical_per_seed(env_id: str) -> None:
-    first, second = gymnasium.make(env_id), gymnasium.make(env_id)
-    try:
-        one, again, other = episode(first, 4, 30), episode(second, 4, 30), episode(first, 5, 30)
-        for left, right in zip(one, again, strict=True):
-            np.testing.assert_array_equal(left, right)
-        assert not np.array_equal(one[0], other[0])
-    finally:
-        first.close()
-        second.close()
+    check_seeded_episodes_repeat(env_id)
 
 
-@pytest.mark.parametrize("env_id", LIBRARY)
+@pytest.mark.parametrize("env_id", REGISTERED)
 def test_the_pool_matches_sync_vector_env_step_by_step(env_id: str) -> None:
-    pool = gymnasium.make_vec(env_id, num_envs=2, vectorization_mode="vector_entry_point")
-    sync = gymnasium.make_vec(env_id, num_envs=2, vectorization_mode="sync")
-    try:
-        np.testing.assert_array_equal(pool.reset(seed=3)[0], sync.reset(seed=3)[0])
-        rng = np.random.default_rng(0)
-        for _ in range(60):  # past the end of the first episodes (time limits autoreset)
-            actions = rng.uniform(-1, 1, pool.action_space.shape).astype(pool.action_space.dtype)
-            for pooled, synced in zip(pool.step(actions)[:4], sync.step(actions)[:4], strict=True):
-                np.testing.assert_array_equal(pooled, synced)
-    finally:
-        pool.close()
-        sync.close()
+    check_pool_matches_sync(env_id)
 
 
 def test_reacher_has_reacher_v5_semantics() -> None:
