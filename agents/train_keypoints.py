@@ -38,11 +38,15 @@ class Finder(nn.Module):
     def __init__(self, size: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 16, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(3, 16, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, stride=2, padding=1),
+            nn.ReLU(),
             nn.Flatten(),
-            nn.Linear(64 * (size // 8) ** 2, 128), nn.ReLU(),
+            nn.Linear(64 * (size // 8) ** 2, 128),
+            nn.ReLU(),
         )
         self.position = nn.Linear(128, 2)
         self.shape = nn.Linear(128, CLASSES)
@@ -63,7 +67,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     # One object per item, so that "where is it" has one answer; the camera near, so that it is not a speck.
-    scene = {"num_processes": args.processes, "outputs": ("rgb",), "width": args.size, "height": args.size, "parameters": {"max_objects": 1, "camera_distance": 4.0}}
+    scene = {
+        "num_processes": args.processes,
+        "outputs": ("rgb",),
+        "width": args.size,
+        "height": args.size,
+        "parameters": {"max_objects": 1, "camera_distance": 4.0},
+    }
 
     held_out_directory = Path(args.out) / "held-out"
     for _ in BlenderDataset("blendgym/Shapes-v0", num_items=args.held_out, seed=2, record=held_out_directory, **scene):

@@ -71,5 +71,8 @@ while mean_return < args.target and steps < args.max_timesteps:
 # 4. Report, and end the runners (and with them every Blender process).
 algo.stop()
 ray.shutdown()
-print(f"{'reached' if mean_return >= args.target else 'did not reach'} mean return {args.target:g}: {mean_return:.1f} after {steps} steps in {time.perf_counter() - start:.0f} s")
+print(
+    f"{'reached' if mean_return >= args.target else 'did not reach'} mean return {args.target:g}: "
+    f"{mean_return:.1f} after {steps} steps in {time.perf_counter() - start:.0f} s"
+)
 raise SystemExit(0 if mean_return >= args.target else 1)

@@ -25,6 +25,7 @@ import numpy as np
 
 import blendgym
 from blendgym.process import host_python_path, package_directory
+
 from fresh import measurement
 
 MAX_STEPS = 500
@@ -57,8 +58,9 @@ print("RESULT " + json.dumps(rates))
 def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: int) -> list[float]:
     # Import blendgym's Blender-side packages the way the bootstrap does, so editable installs work too.
     bootstrap = Path(package_directory("blendgym_blender")) / "bootstrap.py"
-    loader = f"import runpy, sys\nsys.path.extend({host_python_path()!r})\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n" + "".join(
-        f"load_package({name!r}, {package_directory(name)!r})\n" for name in ("blendgym_blender", "blendgym_envs")
+    loader = (
+        f"import runpy, sys\nsys.path.extend({host_python_path()!r})\nload_package = runpy.run_path({str(bootstrap)!r})['load_package']\n"
+        + "".join(f"load_package({name!r}, {package_directory(name)!r})\n" for name in ("blendgym_blender", "blendgym_envs"))
     )
     code = loader + "import bpy\n" + IN_PROCESS.format(steps=steps, repeats=repeats, seed=seed, max_steps=MAX_STEPS)
     if blender.embedded:
@@ -68,7 +70,9 @@ def run_in_process(blender: blendgym.Blender, steps: int, repeats: int, seed: in
     return measurement(command, marker="RESULT ")
 
 
-def run_channel(blender: str | None, steps: int, repeats: int, seed: int, cpu_affinity: str | None, transport: str = "auto") -> tuple[list[float], float]:
+def run_channel(
+    blender: str | None, steps: int, repeats: int, seed: int, cpu_affinity: str | None, transport: str = "auto"
+) -> tuple[list[float], float]:
     start = time.perf_counter()
     env = gymnasium.make("blendgym/CartPole-v0", blender=blender, cpu_affinity=cpu_affinity, transport=transport)
     env.reset(seed=seed)

@@ -130,7 +130,10 @@ def main() -> None:
     for outputs in OUTPUT_SETS:
         for processes in (1, 2):
             alone, streamed = medians[outputs, processes, "in Blender"], medians[outputs, processes, "dataloader"]
-            print(f"{outputs:<34} {processes:>9} {alone:>11.0f} {streamed:>11.0f} {streamed / alone:>6.2f} {streamed / BLENDTORCH_IMAGES_PER_SECOND:>18.1f}x")
+            print(
+                f"{outputs:<34} {processes:>9} {alone:>11.0f} {streamed:>11.0f} {streamed / alone:>6.2f} "
+                f"{streamed / BLENDTORCH_IMAGES_PER_SECOND:>18.1f}x"
+            )
 
 
 if __name__ == "__main__":

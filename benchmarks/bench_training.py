@@ -37,8 +37,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -265,8 +266,18 @@ def start_measurement(contender: Contender, args: argparse.Namespace) -> subproc
     if contender.passive:
         environment["OMP_WAIT_POLICY"] = "PASSIVE"
     command = [
-        sys.executable, __file__, "--measure", contender.run, "--threads", contender.threads,
-        "--sb3-steps", str(args.sb3_steps), "--cleanrl-steps", str(args.cleanrl_steps), "--tight-steps", str(args.tight_steps),
+        sys.executable,
+        __file__,
+        "--measure",
+        contender.run,
+        "--threads",
+        contender.threads,
+        "--sb3-steps",
+        str(args.sb3_steps),
+        "--cleanrl-steps",
+        str(args.cleanrl_steps),
+        "--tight-steps",
+        str(args.tight_steps),
     ]
     return subprocess.Popen(command, stdout=subprocess.PIPE, env=environment, text=True)
 
@@ -286,8 +297,12 @@ def run_contender(contender: Contender, args: argparse.Namespace) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--full", action="store_true", help="the run docs/benchmarks.md records (about 50 min on 2 cores): "
-                        "3 rounds, 8,192 training and 20,000 tight-loop steps, and the diagnostic rows")
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="the run docs/benchmarks.md records (about 50 min on 2 cores): "
+        "3 rounds, 8,192 training and 20,000 tight-loop steps, and the diagnostic rows",
+    )
     parser.add_argument("--rounds", type=int, default=None, help="default 1 (3 with --full)")
     parser.add_argument("--sb3-steps", type=int, default=None, help="default 4096 (8192 with --full)")
     parser.add_argument("--cleanrl-steps", type=int, default=None, help="default 4096 (8192 with --full)")
@@ -314,14 +329,28 @@ def main() -> None:
 
     import torch
 
-    print(f"Training throughput, env steps/s (median of {args.rounds} rounds); {os.cpu_count()} CPUs, torch {torch.__version__} "
-          f"with {torch.get_num_threads()} threads by default")
+    print(
+        f"Training throughput, env steps/s (median of {args.rounds} rounds); {os.cpu_count()} CPUs, torch {torch.__version__} "
+        f"with {torch.get_num_threads()} threads by default"
+    )
     print(f"{'trainer':<16} {'envs':<42} {'torch threads':<14} {'setting':<24} {'steps/s':>8} {'vs CartPole-v1':>15}")
     for row in rows:
-        reference = next((other for other in rows if other.trainer == row.trainer and other.threads == row.threads
-                          and other.passive == row.passive and not other.together and other.run.split(":")[1].startswith("gym")), None)
+        reference = next(
+            (
+                other
+                for other in rows
+                if other.trainer == row.trainer
+                and other.threads == row.threads
+                and other.passive == row.passive
+                and not other.together
+                and other.run.split(":")[1].startswith("gym")
+            ),
+            None,
+        )
         if row.together:
-            alone = next(other for other in rows if other.run == row.run and other.threads == row.threads and not other.passive and not other.together)
+            alone = next(
+                other for other in rows if other.run == row.run and other.threads == row.threads and not other.passive and not other.together
+            )
             setting, ratio = "2 at once (vs alone)", medians[row] / medians[alone]
         else:
             setting = "OMP_WAIT_POLICY=PASSIVE" if row.passive else ""

@@ -79,7 +79,10 @@ def main() -> None:
     fds_after, shm_after = descriptors(), memory_entries()
 
     growth = [end - start for _, start, end in lives if start == start]  # NaN: too short-lived to measure
-    print(f"Soak: {done:,} env steps in {seconds:.0f} s ({done / seconds:,.0f}/s), {args.envs} processes, a Blender killed every {args.kill_every:,} steps")
+    print(
+        f"Soak: {done:,} env steps in {seconds:.0f} s ({done / seconds:,.0f}/s), {args.envs} processes, "
+        f"a Blender killed every {args.kill_every:,} steps"
+    )
     print(f"{'what':<44} {'start':>10} {'end':>10} {'growth':>10}")
     print(f"{'host RSS, MB':<44} {host_start:>10.1f} {host_end:>10.1f} {host_end - host_start:>10.1f}")
     for pid, start, end in lives:

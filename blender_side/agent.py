@@ -11,7 +11,8 @@ import hmac
 import os
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import zmq
@@ -44,9 +45,10 @@ class RemoteControlledAgent:
     """Binds ``endpoint`` and answers hello, reset, step and close requests for one env.
 
     ``parent_pid`` is the host that started this Blender; an attached Blender has none, and watches the
-    process that its session's handshake names instead, and admits only hosts that log in with its ``secret``. With a ``lane``, every request after the handshake
-    comes through it, and this process spins for the next one for at most ``spin_limit`` seconds before
-    sleeping, while the host has recently sent them that quickly (lane.Spinner).
+    process that its session's handshake names instead, and admits only hosts that log in with its
+    ``secret``. With a ``lane``, every request after the handshake comes through it, and this process spins
+    for the next one for at most ``spin_limit`` seconds before sleeping, while the host has recently sent them
+    that quickly (lane.Spinner).
     """
 
     def __init__(self, endpoint: str, parent_pid: int | None, lane: Lane | None = None, spin_limit: float = 0.0, secret: str | None = None) -> None:
@@ -205,12 +207,16 @@ class Session(Protocol):
         self.observation = wire.Layout(view.observation_space)
         self.action = wire.Layout(env.action_space.to_json())
         self.needs_reset = True
-        self.handlers.update({
-            wire.RESET[0]: self.on_reset,
-            wire.STEP[0]: self.on_step,
-            wire.IMAGE[0]: self.on_image,
-            wire.WINDOW[0]: lambda frame: wire.encode_error(wire.ERROR_STATE, "NoWindow", "this Blender has no window: make the env with render_mode='human'"),
-        })
+        self.handlers.update(
+            {
+                wire.RESET[0]: self.on_reset,
+                wire.STEP[0]: self.on_step,
+                wire.IMAGE[0]: self.on_image,
+                wire.WINDOW[0]: lambda frame: wire.encode_error(
+                    wire.ERROR_STATE, "NoWindow", "this Blender has no window: make the env with render_mode='human'"
+                ),
+            }
+        )
         self.refuse(wire.ITEM, "this Blender serves an env, not a data generator")
 
     def on_reset(self, frame: bytes) -> bytes:

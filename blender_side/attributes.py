@@ -10,7 +10,8 @@ value, as gymnasium's vector ``call`` does). Everything else, the base class's b
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 Method = TypeVar("Method", bound=Callable[..., Any])
 

@@ -37,9 +37,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--python-path", action="append", default=[], help="appended to sys.path")
     parser.add_argument("--blend-file", default=None, help="a .blend file to open before the env is built")
     parser.add_argument("--view", default="{}", help="JSON object of blendgym_blender.view.ViewSettings")
-    parser.add_argument("--lane", default=None, help="FD:TAG,FD:TAG: the inherited memory files of the lane (and its doorbell) to serve through after the handshake")
+    parser.add_argument(
+        "--lane", default=None, help="FD:TAG,FD:TAG: the inherited memory files of the lane (and its doorbell) to serve through after the handshake"
+    )
     parser.add_argument("--lane-spin-limit", type=float, default=0.0, help="spin for each next request for at most this many seconds before sleeping")
-    parser.add_argument("--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first")
+    parser.add_argument(
+        "--private-dir", required=True, help="the host's directory for this process (sockets, rendered files); removed here if the host dies first"
+    )
     return parser.parse_args(argv)
 
 
@@ -83,7 +87,10 @@ def build_env(reference: str, kwargs: dict[str, Any]) -> Any:
     env = load_env_class(reference)(**kwargs)
     missing = [name for name in ("observation_space", "action_space") if getattr(env, name, None) is None]
     if missing and not isinstance(env, Generator):
-        raise TypeError(f"{reference} set no {' and no '.join(missing)} in __init__: an env sets both, from blendgym_blender.spaces (docs/envs.md, \"Writing your own env\")")
+        raise TypeError(
+            f"{reference} set no {' and no '.join(missing)} in __init__: an env sets both, from blendgym_blender.spaces "
+            '(docs/envs.md, "Writing your own env")'
+        )
     env.apply_parameters(dict(env.params))
     return env
 
@@ -160,7 +167,6 @@ def main(argv: list[str]) -> None:
         pin_to_cpu(args.cpu)
     import bpy
     import numpy
-
     from blendgym_blender.agent import GeneratorSession, RemoteControlledAgent, Session
     from blendgym_blender.generator import Generator
     from blendgym_blender.labels import Labeller

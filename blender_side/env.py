@@ -116,7 +116,10 @@ class SceneEnv(Parameterized, abc.ABC):
             raise ValueError(f"'randomize' takes a list of parameter names, got {names!r}")
         unknown = sorted(set(names) - set(self.parameters))
         if unknown:
-            raise ValueError(f"cannot randomize {unknown}{parameters.did_you_mean(unknown, self.parameters)}: this env declares the parameters {sorted(self.parameters)}")
+            raise ValueError(
+                f"cannot randomize {unknown}{parameters.did_you_mean(unknown, self.parameters)}: "
+                f"this env declares the parameters {sorted(self.parameters)}"
+            )
         return list(names)
 
     # Driven by the agent --------------------------------------------------------------------------------

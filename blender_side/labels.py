@@ -81,7 +81,12 @@ class Labeller:
         # (docs/protocol.md, "Items"): hundreds of floats an item cost more as JSON text than the rest.
         # Object to world, 4x4, rows; corners in Blender's bound_box order; projections (x, y, depth).
         poses = np.array([obj.matrix_world for obj in labelled], dtype=np.float64).reshape(len(labelled), 4, 4)
-        arrays |= {"objects.pose": poses, "objects.corners_3d": world_points[:, 1:], "objects.center": projected[:, 0], "objects.corners": projected[:, 1:]}
+        arrays |= {
+            "objects.pose": poses,
+            "objects.corners_3d": world_points[:, 1:],
+            "objects.center": projected[:, 0],
+            "objects.corners": projected[:, 1:],
+        }
         return labels, arrays
 
     def close(self) -> None:
@@ -153,5 +158,11 @@ class Labeller:
                 [0.0, 0.0, 1.0],
             ]
         world_to_camera = BLENDER_TO_OPENCV @ np.array(camera.matrix_world.inverted())
-        return {"width": width, "height": height, "type": camera.data.type, "K": intrinsics, "world_to_camera": world_to_camera.tolist(), "projection": projection.tolist()}
-
+        return {
+            "width": width,
+            "height": height,
+            "type": camera.data.type,
+            "K": intrinsics,
+            "world_to_camera": world_to_camera.tolist(),
+            "projection": projection.tolist(),
+        }

@@ -211,7 +211,9 @@ class Lane(_Shared):
     @classmethod
     def open(cls, description: str) -> Lane:
         """Map the lane and doorbell of a ``describe()`` string; ValueError if a descriptor is not what it says."""
-        (lane_fd, lane_tag), (doorbell_fd, doorbell_tag) = ((int(fd), int(tag, 16)) for fd, tag in (part.split(":") for part in description.split(",")))
+        (lane_fd, lane_tag), (doorbell_fd, doorbell_tag) = (
+            (int(fd), int(tag, 16)) for fd, tag in (part.split(":") for part in description.split(","))
+        )
         doorbell = Doorbell(doorbell_fd, doorbell_tag)
         try:
             return cls(doorbell, lane_fd, lane_tag)

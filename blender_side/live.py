@@ -4,8 +4,8 @@ Blender's UI runs one event loop; a request served inside it blocks redraws and 
 requests from a ``bpy.app.timers`` callback instead, for at most ``SERVE_BUDGET`` seconds per tick, and then
 lets Blender redraw. In lockstep a tick ends after each reset or step, so every step is drawn. ``real_time``
 serves each step when it is due by the env's ``render_fps`` and redraws while it waits: the simulation keeps
-wall-clock time, and a display slower than ``render_fps`` shows fewer frames. A ``W`` request (a screenshot) is answered on the tick after a redraw, so that the
-image shows the latest step.
+wall-clock time, and a display slower than ``render_fps`` shows fewer frames. A ``W`` request (a
+screenshot) is answered on the tick after a redraw, so that the image shows the latest step.
 
 Two ways in: ``bootstrap.py`` starts a server for an env that the host launched with ``render_mode="human"``,
 and ``attach(...)``, typed into Blender's Python console, serves an env in the Blender the user opened.
@@ -22,7 +22,8 @@ import socket
 import tempfile
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import bpy
 import numpy as np
@@ -333,7 +334,9 @@ def _camera_frame(window: bpy.types.Window) -> list[float] | None:
         return None
     region = _window_region(area)
     camera = scene.camera
-    corners = [location_3d_to_region_2d(region, area.spaces.active.region_3d, camera.matrix_world @ corner) for corner in camera.data.view_frame(scene=scene)]
+    corners = [
+        location_3d_to_region_2d(region, area.spaces.active.region_3d, camera.matrix_world @ corner) for corner in camera.data.view_frame(scene=scene)
+    ]
     xs = [region.x + corner.x for corner in corners]
     ys = [window.height - (region.y + corner.y) for corner in corners]
     return [min(xs), min(ys), max(xs), max(ys)]

@@ -42,11 +42,7 @@ class Parameter:
                 raise ValueError(f"parameter {name!r} is a bool, got {value!r}")
             return value
         if self.kind == "colour":
-            if (
-                not isinstance(value, (list, tuple))
-                or len(value) != 3
-                or not all(_is_number(part) and 0.0 <= part <= 1.0 for part in value)
-            ):
+            if not isinstance(value, (list, tuple)) or len(value) != 3 or not all(_is_number(part) and 0.0 <= part <= 1.0 for part in value):
                 raise ValueError(f"parameter {name!r} is a colour: three numbers in [0, 1] (linear RGB), got {value!r}")
             return tuple(float(part) for part in value)
         if self.kind == "int" and not (_is_number(value) and float(value).is_integer()):
@@ -75,7 +71,7 @@ class Parameter:
 
 
 def did_you_mean(unknown: list[str], known: Iterable[str]) -> str:
-    """" (did you mean 'x'?)" for the unknown names that are close to a known one, else ""."""
+    """ " (did you mean 'x'?)" for the unknown names that are close to a known one, else ""."""
     known = list(known)
     guesses = [f"{name!r} → {close[0]!r}" for name in unknown if (close := difflib.get_close_matches(name, known, n=1))]
     return f" (did you mean {', '.join(guesses)}?)" if guesses else ""

@@ -89,7 +89,9 @@ class Body:
             scene = self.obj.users_scene[0]
             ground = _ground(scene)
             for axis, direction in AXES.items():
-                anchor = add_constraint(scene, f"{self.obj.name}Launch{axis}", "MOTOR", self.obj, ground, tuple(self.start_location), _turn_onto("X", Vector(direction)))
+                anchor = add_constraint(
+                    scene, f"{self.obj.name}Launch{axis}", "MOTOR", self.obj, ground, tuple(self.start_location), _turn_onto("X", Vector(direction))
+                )
                 anchor.rigid_body_constraint.use_motor_lin = True
                 self.launchers.append(anchor.rigid_body_constraint)
         for launcher, speed in zip(self.launchers, self.launch_velocity, strict=True):
@@ -160,7 +162,13 @@ def _rotation(vector: np.ndarray) -> np.ndarray:
 
 
 def add_constraint(
-    scene: bpy.types.Scene, name: str, kind: str, object1: bpy.types.Object, object2: bpy.types.Object, location: Vector3, rotation: Euler | Quaternion
+    scene: bpy.types.Scene,
+    name: str,
+    kind: str,
+    object1: bpy.types.Object,
+    object2: bpy.types.Object,
+    location: Vector3,
+    rotation: Euler | Quaternion,
 ) -> bpy.types.Object:
     """A rigid-body constraint of ``kind`` between two bodies, held by an empty at ``location`` turned by
     ``rotation``; returns the empty (its ``rigid_body_constraint`` is the constraint). Blender takes the
@@ -197,7 +205,9 @@ def _ground(scene: bpy.types.Scene) -> bpy.types.Object:
     if ground is not None:
         return ground
     mesh = bpy.data.meshes.new(LAUNCH_GROUND)
-    mesh.from_pydata([(-0.01, -0.01, -0.01), (0.01, -0.01, -0.01), (0.0, 0.01, -0.01), (0.0, 0.0, 0.01)], [], [(0, 1, 2), (0, 1, 3), (1, 2, 3), (2, 0, 3)])
+    mesh.from_pydata(
+        [(-0.01, -0.01, -0.01), (0.01, -0.01, -0.01), (0.0, 0.01, -0.01), (0.0, 0.0, 0.01)], [], [(0, 1, 2), (0, 1, 3), (1, 2, 3), (2, 0, 3)]
+    )
     ground = bpy.data.objects.new(LAUNCH_GROUND, mesh)
     scene.collection.objects.link(ground)
     scene.rigidbody_world.collection.objects.link(ground)
@@ -467,7 +477,9 @@ class Articulation:
         """Pose the mechanism one frame before the start state (``positions``, ``velocities``), from where
         ``launch`` carries it into that state. Call it in ``start_episode``."""
         if len(positions) != len(self.joints) or len(velocities) != len(self.joints):
-            raise ValueError(f"{len(self.joints)} joints take {len(self.joints)} positions and velocities, got {len(positions)} and {len(velocities)}")
+            raise ValueError(
+                f"{len(self.joints)} joints take {len(self.joints)} positions and velocities, got {len(positions)} and {len(velocities)}"
+            )
         placed: dict[str, Matrix] = {}
         for joint, position, velocity in zip(self.joints, positions, velocities, strict=True):
             parent_world = placed.get(joint.parent.name, joint.parent.matrix_world.copy())
@@ -485,7 +497,8 @@ def launch(env: SceneEnv, articulations: Sequence[Articulation] = (), bodies: Se
 
     During the frame every joint and every body moves at its start velocity (stiff motors); afterwards the
     actuators are released, the bodies are simulated again, and each velocity history is the one its start
-    velocity leaves behind, so that the first observation shows the start velocities. Call it in ``launch_episode``, after ``Articulation.place`` and ``Body.place`` in ``start_episode``.
+    velocity leaves behind, so that the first observation shows the start velocities. Call it in
+    ``launch_episode``, after ``Articulation.place`` and ``Body.place`` in ``start_episode``.
     """
     env.advance_frame()
     for articulation in articulations:

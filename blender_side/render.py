@@ -105,7 +105,7 @@ class Renderer(abc.ABC):
     def render(self) -> np.ndarray:
         """The current frame as an H×W×3 uint8 array, top row first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (a renderer that holds nothing keeps this)
         """Release what the renderer holds."""
 
 

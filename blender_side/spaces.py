@@ -8,8 +8,9 @@ handshake (docs/protocol.md, "Spaces and leaves") and become real gymnasium spac
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

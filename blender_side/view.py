@@ -81,16 +81,30 @@ class ViewSettings:
                 raise ValueError(f"{name}={flag!r} must be True or False")
         if isinstance(outputs, str) or not all(output in OUTPUTS for output in outputs):
             raise ValueError(f"outputs={outputs!r} must be a list drawn from {list(OUTPUTS)}")
-        return cls(obs_mode, renderer, size[0], size[1], bool(rgb_array), tuple(projections), bool(human), real_time, lockstep, tuple(window_size), tuple(outputs))
+        return cls(
+            obs_mode,
+            renderer,
+            size[0],
+            size[1],
+            bool(rgb_array),
+            tuple(projections),
+            bool(human),
+            real_time,
+            lockstep,
+            tuple(window_size),
+            tuple(outputs),
+        )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ViewSettings:
-        return cls.from_options(**{
-            **data,
-            "projections": tuple(data.get("projections", ())),
-            "window_size": tuple(data.get("window_size", WINDOW_DEFAULT_SIZE)),
-            "outputs": tuple(data.get("outputs", ())),
-        })
+        return cls.from_options(
+            **{
+                **data,
+                "projections": tuple(data.get("projections", ())),
+                "window_size": tuple(data.get("window_size", WINDOW_DEFAULT_SIZE)),
+                "outputs": tuple(data.get("outputs", ())),
+            }
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "projections": list(self.projections), "window_size": list(self.window_size), "outputs": list(self.outputs)}

@@ -264,7 +264,9 @@ def decode_item_request(frame: bytes) -> tuple[int, int, dict[str, Any], int | N
         or not isinstance(parameters, dict)
         or not (following is None or (type(following) is int and following >= 0))
     ):
-        raise ProtocolError("an item request is a JSON object with a non-negative integer index and seed, an object of parameters, and a next index or null")
+        raise ProtocolError(
+            "an item request is a JSON object with a non-negative integer index and seed, an object of parameters, and a next index or null"
+        )
     return index, seed, parameters, following
 
 
@@ -340,7 +342,9 @@ def encode_item_reply(labels: dict[str, Any], arrays: dict[str, np.ndarray]) -> 
     for name, array in arrays.items():
         if array.dtype.name not in ITEM_DTYPES:
             raise ValueError(f"item array {name!r} has dtype {array.dtype.name}; the protocol carries {list(ITEM_DTYPES)}")
-    description = _json({"labels": labels, "arrays": [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape)} for name, array in arrays.items()]})
+    description = _json(
+        {"labels": labels, "arrays": [{"name": name, "dtype": array.dtype.name, "shape": list(array.shape)} for name, array in arrays.items()]}
+    )
     parts: list[bytes | memoryview] = [ITEM_REPLY.pack(ITEM, len(description)), description]
     end = ITEM_REPLY.size + len(description)
     for array in arrays.values():

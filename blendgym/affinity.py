@@ -16,13 +16,13 @@ import os
 import sys
 import threading
 import warnings
-from typing import Literal, Union
+from typing import Literal
 
 from blendgym_blender import lane as lanes
 
 from .errors import BlendgymPerformanceWarning
 
-CpuAffinity = Union[int, Literal["auto"], None]
+CpuAffinity = int | Literal["auto"] | None
 
 _warned_lock = threading.Lock()
 _warned = False
@@ -50,7 +50,10 @@ def place(count: int, affinity: CpuAffinity | list[int]) -> list[int | None]:
         return [allowed[(first + index) % len(allowed)] for index in range(count)]
     cores = [affinity] if isinstance(affinity, int) else affinity
     if not isinstance(cores, list) or len(cores) != count or not all(isinstance(cpu, int) and cpu in allowed for cpu in cores):
-        raise ValueError(f"cpu_affinity={affinity!r} must be \"auto\", None or {'a CPU' if count == 1 else f'a list of {count} CPUs'} among those this process may use: {allowed}")
+        raise ValueError(
+            f'cpu_affinity={affinity!r} must be "auto", None or {"a CPU" if count == 1 else f"a list of {count} CPUs"} '
+            f"among those this process may use: {allowed}"
+        )
     return list(cores)
 
 
@@ -88,7 +91,7 @@ def warn_once_if_torch_crowds_the_cores(processes: int, env_name: str) -> None:
         f"{cores} CPU cores, so torch's threads wait for cores the Blenders hold. Small policies train faster with "
         "torch.set_num_threads(1) at the top of the training script (or OMP_NUM_THREADS=1): on 2 cores, "
         "CleanRL-style PPO ran 15-33% faster with it, and gymnasium's own CartPole-v1 no slower "
-        "(README, \"Speed\"). blendgym does not change your threads.",
+        '(README, "Speed"). blendgym does not change your threads.',
         BlendgymPerformanceWarning,
         stacklevel=3,
     )

@@ -85,7 +85,7 @@ def _executable(path: str) -> Blender:
     return blender
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _executable_version(path: str, mtime_ns: int) -> tuple[int, ...]:
     try:
         result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)

@@ -11,10 +11,10 @@ import os
 import socket
 import struct
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import zmq
-
 from blendgym_blender import wire
 from blendgym_blender.curve_keys import AttachKeys
 from blendgym_blender.lane import Lane, Spinner
@@ -65,7 +65,12 @@ class Channel(abc.ABC):
     name: str
 
     def __init__(
-        self, endpoint: str, context: zmq.Context[zmq.Socket[bytes]] | None, lane: Lane | None = None, spin_limit: float = 0.0, secret: str | None = None
+        self,
+        endpoint: str,
+        context: zmq.Context[zmq.Socket[bytes]] | None,
+        lane: Lane | None = None,
+        spin_limit: float = 0.0,
+        secret: str | None = None,
     ) -> None:
         self._own_context = context is None
         self.context = zmq.Context(io_threads=1) if context is None else context

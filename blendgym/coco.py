@@ -42,7 +42,9 @@ def write_coco(recording: RecordedDataset | str | os.PathLike[str], path: str | 
     annotations: list[dict[str, Any]] = []
     for item in items:
         camera = item["camera"]
-        images.append({"id": item["index"], "file_name": f"{item['index']:0{KEY_DIGITS}d}.rgb.png", "width": camera["width"], "height": camera["height"]})
+        images.append(
+            {"id": item["index"], "file_name": f"{item['index']:0{KEY_DIGITS}d}.rgb.png", "width": camera["width"], "height": camera["height"]}
+        )
         for entry in item["objects"]:
             if entry.get("box") is None:
                 continue

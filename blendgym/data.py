@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import IterableDataset, get_worker_info
-
 from blendgym_blender import wire
 from blendgym_blender.view import OUTPUTS, ViewSettings
+from torch.utils.data import IterableDataset, get_worker_info
 
 from . import affinity
 from .blender import find_blender
@@ -324,7 +323,6 @@ class ItemStream(Iterator[dict[str, Any]]):
                 raise self._failed(index, request, reply) from None
             labels, arrays = wire.decode_item_reply(reply)
             self.done[index] = {**labels, **arrays}
-
 
     def _failed(self, index: int, request: bytes, error: BlendgymError) -> BlenderDataError:
         _, seed, values, _ = wire.decode_item_request(request)

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from blendgym_blender import lane
 
@@ -101,7 +101,10 @@ def _executable_python(path: str) -> str:
     try:
         result = subprocess.run(
             [path, "-b", "--factory-startup", "-noaudio", "--python-expr", PYTHON_PROBE],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"could not ask it ({error})"
@@ -113,4 +116,3 @@ def _executable_python(path: str) -> str:
                 "site-packages when it starts it, which works where the Python versions match)"
             )
     return "did not answer the probe"
-

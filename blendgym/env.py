@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from functools import partial
-from typing import Any, Callable, Literal, SupportsFloat
+from pathlib import Path
+from typing import Any, Literal, SupportsFloat
 
 import gymnasium
 import numpy as np
-
 from blendgym_blender import wire
 from blendgym_blender.view import WINDOW_DEFAULT_SIZE, ViewSettings
 
@@ -22,7 +22,6 @@ from .channel import Channel, Decoded, decode_reply
 from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
 from .process import BlenderProcess, TransportChoice, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
-
 
 RENDER_MODES = ["human", "rgb_array"]
 DEFAULT_TIMEOUT = 30.0
@@ -335,7 +334,9 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     def _start(self, seed: int | None) -> None:
         process: Channel
         if self.attach_address is not None:
-            process = AttachedBlender(self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout, secret=self.attach_secret)
+            process = AttachedBlender(
+                self.attach_address, name=self.env_id if self.env_class else None, connect_timeout=self.startup_timeout, secret=self.attach_secret
+            )
         else:
             process = self._launch(seed)
         not_an_env = generator_served(process.hello, process.name)
@@ -397,7 +398,12 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
 
 
 def attach(
-    address: str = wire.DEFAULT_ATTACH_ADDRESS, *, secret: str | None = None, timeout: Timeout = "auto", startup_timeout: float = 10.0, env_id: str | None = None
+    address: str = wire.DEFAULT_ATTACH_ADDRESS,
+    *,
+    secret: str | None = None,
+    timeout: Timeout = "auto",
+    startup_timeout: float = 10.0,
+    env_id: str | None = None,
 ) -> BlenderEnv:
     """An env served by a Blender that the user opened, where ``blendgym_blender.live.attach`` was called
     (``python -m blendgym console-line module:Class`` prints the console line; docs/live.md). ``secret`` is the

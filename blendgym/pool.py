@@ -11,15 +11,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import zmq
-
 from blendgym_blender.lane import Doorbell
 from blendgym_blender.view import ViewSettings
 
 from . import affinity
 from .blender import Blender
+from .channel import ERROR_OPCODE, POLL_MS, START_UP
 from .errors import (
     BlenderProcessDied,
     BlenderProtocolError,
@@ -28,7 +28,6 @@ from .errors import (
     BlenderTimeoutError,
     BlendgymError,
 )
-from .channel import ERROR_OPCODE, POLL_MS, START_UP
 from .process import BlenderProcess
 
 
@@ -51,7 +50,7 @@ class LiveMember:
 
 
 # What a request got: its reply frame, the typed error of an E reply, or a Failure.
-Reply = Union[bytes, Failure, BlendgymError]
+Reply = bytes | Failure | BlendgymError
 
 
 class BlenderPool:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import zmq
-
 from blendgym_blender import lane as lanes
 from blendgym_blender import wire
 from blendgym_blender.view import ViewSettings
@@ -90,14 +89,22 @@ class BlenderProcess(Channel):
             _terminate(None, self.directory, channel_lane, self._own_doorbell)
             raise ValueError(f"{name}: env keyword arguments must be JSON serialisable: {error}") from None
         arguments = [
-            "--env-class", env_class,
-            "--env-kwargs", kwargs_json,
-            "--env-id", name,
-            "--view", json.dumps(self.view.to_json()),
-            "--endpoint", endpoint,
-            "--parent-pid", str(os.getpid()),
-            "--instance", str(instance),
-            "--private-dir", self.directory,
+            "--env-class",
+            env_class,
+            "--env-kwargs",
+            kwargs_json,
+            "--env-id",
+            name,
+            "--view",
+            json.dumps(self.view.to_json()),
+            "--endpoint",
+            endpoint,
+            "--parent-pid",
+            str(os.getpid()),
+            "--instance",
+            str(instance),
+            "--private-dir",
+            self.directory,
             *(["--blend-file", blend_file] if blend_file is not None else []),
             *(["--seed", str(seed)] if seed is not None else []),
             *(["--cpu", str(cpu)] if cpu is not None else []),

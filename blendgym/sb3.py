@@ -6,7 +6,8 @@ where stable-baselines3 is installed (``pip install "blendgym[train]"``); the re
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium
 import numpy as np

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import operator
 import struct
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from gymnasium import spaces
-
 from blendgym_blender import wire
 from blendgym_blender.spaces import box_bounds
+from gymnasium import spaces
 
 
 def to_gymnasium(space: dict[str, Any]) -> spaces.Space[Any]:

@@ -51,7 +51,7 @@ def check_seeded_episodes_repeat(env_id: str, *, seed: int = 4, steps: int = 30,
         one, again = _episode(first, seed, steps), _episode(second, seed, steps)
         if len(one) != len(again):
             raise AssertionError(f"{env_id}: seed {seed}'s episode ended after {len(one) // 2} steps, and again after {len(again) // 2}")
-        for index, (left, right) in enumerate(zip(one, again)):
+        for index, (left, right) in enumerate(zip(one, again, strict=True)):
             if not np.array_equal(left, right):
                 what = "observation" if index % 2 == 0 else "reward"
                 raise AssertionError(f"{env_id}: seed {seed} gave two envs different {what}s at step {index // 2}: {left} and {right}")
@@ -76,7 +76,7 @@ def check_pool_matches_sync(env_id: str, *, seed: int = 4, steps: int = 60, **kw
         pool.action_space.seed(seed)
         for step in range(steps):
             actions = pool.action_space.sample()
-            for name, pooled, synced in zip(names, pool.step(actions)[:4], sync.step(actions)[:4]):
+            for name, pooled, synced in zip(names, pool.step(actions)[:4], sync.step(actions)[:4], strict=True):
                 if not np.array_equal(pooled, synced):
                     raise AssertionError(f"{env_id}: at step {step} the pool's {name} differ from SyncVectorEnv's: {pooled} and {synced}")
     finally:

@@ -10,7 +10,6 @@ import abc
 import time
 
 import zmq
-
 from blendgym_blender.lane import Lane, Spinner
 
 

@@ -4,21 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from blendgym_blender import wire
+from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 from gymnasium.spaces import Dict, Space
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, iterate
 
-from blendgym_blender import wire
-from blendgym_blender.view import WINDOW_DEFAULT_SIZE
-
 from . import affinity
 from .blender import find_blender
-from .env import RENDER_MODES, Screenshot, Timeout, check_display, generator_served, reply_timeout, resolve_blend_file, resolve_env_class, screenshot_from_reply, view_settings
 from .channel import decode_reply
+from .env import (
+    RENDER_MODES,
+    Screenshot,
+    Timeout,
+    check_display,
+    generator_served,
+    reply_timeout,
+    resolve_blend_file,
+    resolve_env_class,
+    screenshot_from_reply,
+    view_settings,
+)
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, LiveMember, Reply
 from .process import TransportChoice, uses_lane
@@ -198,9 +209,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
 
     # Gymnasium's VectorEnv ------------------------------------------------------------------------------
 
-    def reset(
-        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
+    def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Reset every sub-env, or those in ``options["reset_mask"]``; ``seed`` is an int (env ``i`` gets
         ``seed + i``), a list with one seed per sub-env, or None. The other options go to every sub-env."""
         self._check_open()
@@ -467,7 +476,9 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         """Send attribute requests (docs/protocol.md, "Attributes") to the sub-envs named by the keys and
         return each value; ``get_attr``, ``set_attr`` and ``call`` use it, as does the SB3 VecEnv."""
         frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
-        whats = {index: next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request) for index, request in requests.items()}
+        whats = {
+            index: next(f"{verb} {request[verb]!r}" for verb in ("get", "set", "call") if verb in request) for index, request in requests.items()
+        }
         return self._ask(frames, whats, wire.decode_attribute_reply)
 
     def _ask(self, frames: dict[int, bytes], whats: dict[int, str], decode: Callable[[bytes], Any]) -> dict[int, Any]:

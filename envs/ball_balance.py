@@ -14,7 +14,6 @@ from typing import Any
 
 import bpy
 import numpy as np
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
@@ -135,7 +134,9 @@ class BallBalance(SceneEnv):
         pivot = (0.0, 0.0, PIVOT_HEIGHT)
         base = building.add_box(scene, "Base", (0.04, 0.04, 0.04), pivot, 1.0, "PASSIVE")
         gimbal = building.add_box(scene, "Gimbal", (0.06, 0.06, 0.01), pivot, 0.2, "ACTIVE")
-        self.plate = building.add_box(scene, "Plate", (2 * PLATE_HALF, 2 * PLATE_HALF, PLATE_THICKNESS), pivot, 1.0, "ACTIVE", friction=1.0, margin=MARGIN)
+        self.plate = building.add_box(
+            scene, "Plate", (2 * PLATE_HALF, 2 * PLATE_HALF, PLATE_THICKNESS), pivot, 1.0, "ACTIVE", friction=1.0, margin=MARGIN
+        )
         # The base and the gimbal only carry the hinges: they collide with nothing.
         building.collide_in(base)
         building.collide_in(gimbal)
@@ -145,8 +146,15 @@ class BallBalance(SceneEnv):
         ]
         self.servos = Articulation(self.joints)
         ball = building.add_body(
-            scene, "Ball", building.sphere_mesh("Ball", BALL_RADIUS), (0.0, 0.0, PIVOT_HEIGHT + PLATE_THICKNESS / 2 + BALL_RADIUS), 0.1, "ACTIVE", "SPHERE",
-            friction=0.5, margin=MARGIN,
+            scene,
+            "Ball",
+            building.sphere_mesh("Ball", BALL_RADIUS),
+            (0.0, 0.0, PIVOT_HEIGHT + PLATE_THICKNESS / 2 + BALL_RADIUS),
+            0.1,
+            "ACTIVE",
+            "SPHERE",
+            friction=0.5,
+            margin=MARGIN,
         )
         self.ball = Body(ball, self.dt)
         self.target = bpy.data.objects.new("Target", building.cylinder_mesh("Target", 0.02, 0.002))

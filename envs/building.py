@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import bmesh
 import bpy
-from mathutils import Euler
-
 from blendgym_blender import physics
+from mathutils import Euler
 
 Vector3 = tuple[float, float, float]
 Colour = tuple[float, float, float, float]

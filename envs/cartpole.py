@@ -12,7 +12,6 @@ from typing import Any
 
 import bpy
 import numpy as np
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.parameters import Parameter

@@ -13,12 +13,11 @@ import math
 from typing import Any
 
 import numpy as np
-from mathutils import Vector
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Hinge, Slider
+from mathutils import Vector
 
 from . import building
 
@@ -128,7 +127,9 @@ class InvertedDoublePendulum(SceneEnv):
         building.keep_out_of_collisions(rail)
         self.cart = building.add_box(scene, "Cart", CART_SIZE, (0.0, 0.0, 0.0), 10.47, "ACTIVE")
         self.poles = [
-            building.add_box(scene, f"Pole{index + 1}", (POLE_WIDTH, POLE_WIDTH, POLE_BOX_LENGTH), (0.0, 0.0, POLE_LENGTH * (index + 0.5)), 4.199, "ACTIVE")
+            building.add_box(
+                scene, f"Pole{index + 1}", (POLE_WIDTH, POLE_WIDTH, POLE_BOX_LENGTH), (0.0, 0.0, POLE_LENGTH * (index + 0.5)), 4.199, "ACTIVE"
+            )
             for index in range(2)
         ]
         for body in (self.cart, *self.poles):
@@ -140,7 +141,12 @@ class InvertedDoublePendulum(SceneEnv):
             Hinge(scene, "hinge2", self.poles[0], self.poles[1], (0.0, 0.0, POLE_LENGTH), y_axis, dt),
         ]
         self.mechanism = Articulation([self.slider, *self.hinges])
-        for obj, colour in ((rail, (0.3, 0.3, 0.7)), (self.cart, (0.7, 0.7, 0.0)), (self.poles[0], (0.0, 0.7, 0.7)), (self.poles[1], (0.0, 0.7, 0.7))):
+        for obj, colour in (
+            (rail, (0.3, 0.3, 0.7)),
+            (self.cart, (0.7, 0.7, 0.0)),
+            (self.poles[0], (0.0, 0.7, 0.7)),
+            (self.poles[1], (0.0, 0.7, 0.7)),
+        ):
             building.paint(obj, (*colour, 1.0))
         building.add_camera(scene, (0.0, -4.0, 0.6), (math.pi / 2, 0.0, 0.0))
         building.light_and_sky(scene, (0.6, 0.7, 0.8))
@@ -172,7 +178,9 @@ class InvertedDoublePendulum(SceneEnv):
         if "state" in options:
             state = np.asarray(options["state"], dtype=np.float64)
             if state.shape != (6,) or not np.all(np.isfinite(state)) or abs(state[0]) > RAIL_LIMIT:
-                raise ValueError(f"options['state'] must be 6 finite numbers [x, θ1, θ2, ẋ, θ̇1, θ̇2] with |x| ≤ {RAIL_LIMIT}, got {options['state']!r}")
+                raise ValueError(
+                    f"options['state'] must be 6 finite numbers [x, θ1, θ2, ẋ, θ̇1, θ̇2] with |x| ≤ {RAIL_LIMIT}, got {options['state']!r}"
+                )
         else:
             state = np.concatenate([self.np_random.uniform(-0.1, 0.1, 3), 0.1 * self.np_random.standard_normal(3)])
         self.mechanism.place(state[:3], state[3:])

@@ -10,7 +10,6 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.parameters import Parameter

@@ -13,12 +13,11 @@ from typing import Any
 
 import bpy
 import numpy as np
-from mathutils import Vector
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Body, Hinge, launch, touching
+from mathutils import Vector
 
 from . import building
 
@@ -142,16 +141,26 @@ class Pusher(SceneEnv):
             parent, start = link, start + length
         self.arm = Articulation(self.joints)
         cylinder = building.add_body(
-            scene, "Object", building.cylinder_mesh("Object", OBJECT_RADIUS, OBJECT_HEIGHT), (*GOAL, OBJECT_HEIGHT / 2), 0.3, "ACTIVE", "CYLINDER",
-            friction=0.5, margin=MARGIN,
+            scene,
+            "Object",
+            building.cylinder_mesh("Object", OBJECT_RADIUS, OBJECT_HEIGHT),
+            (*GOAL, OBJECT_HEIGHT / 2),
+            0.3,
+            "ACTIVE",
+            "CYLINDER",
+            friction=0.5,
+            margin=MARGIN,
         )
         building.collide_in(cylinder, TABLE_GROUP)
         self.object = Body(cylinder, self.dt)
         self.goal_marker = bpy.data.objects.new("Goal", building.cylinder_mesh("Goal", OBJECT_RADIUS, 0.002))
         scene.collection.objects.link(self.goal_marker)
         for obj, colour in (
-            (base, (0.1, 0.1, 0.1)), *((link, (0.7, 0.7, 0.0)) for link in self.links), (cylinder, (0.1, 0.3, 0.9)),
-            (self.goal_marker, (0.9, 0.2, 0.2)), (self.table, (0.6, 0.6, 0.6)),
+            (base, (0.1, 0.1, 0.1)),
+            *((link, (0.7, 0.7, 0.0)) for link in self.links),
+            (cylinder, (0.1, 0.3, 0.9)),
+            (self.goal_marker, (0.9, 0.2, 0.2)),
+            (self.table, (0.6, 0.6, 0.6)),
         ):
             building.paint(obj, (*colour, 1.0))
         building.add_camera(scene, (0.25, -0.3, 1.3), (0.25, 0.0, 0.0))
@@ -166,7 +175,12 @@ class Pusher(SceneEnv):
 
     def apply_parameters(self, changed: dict[str, Any]) -> None:
         # Mass and friction are read by start_episode: a rigid-body edit mid-episode would restart the simulation.
-        for name, objects in (("arm_colour", self.links), ("object_colour", [self.object.obj]), ("goal_colour", [self.goal_marker]), ("table_colour", [self.table])):
+        for name, objects in (
+            ("arm_colour", self.links),
+            ("object_colour", [self.object.obj]),
+            ("goal_colour", [self.goal_marker]),
+            ("table_colour", [self.table]),
+        ):
             if name in changed:
                 for obj in objects:
                     obj.active_material.diffuse_color = (*changed[name], 1.0)
@@ -187,7 +201,10 @@ class Pusher(SceneEnv):
                     break
         clearance = self._clearance(state[:3], start)
         if clearance <= 0.0:
-            raise ValueError(f"the object at {start.tolist()} would start inside the arm (by {-clearance * 1000:.0f} mm): bodies that overlap at the start fly apart")
+            raise ValueError(
+                f"the object at {start.tolist()} would start inside the arm (by {-clearance * 1000:.0f} mm): "
+                "bodies that overlap at the start fly apart"
+            )
         self.goal = np.array([goal[0], goal[1], OBJECT_HEIGHT / 2])
         self.goal_marker.location = (float(goal[0]), float(goal[1]), 0.001)
         self.arm.place(state[:3], state[3:])

@@ -11,12 +11,11 @@ from typing import Any
 
 import bpy
 import numpy as np
-from mathutils import Vector
-
 from blendgym_blender import spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Hinge
+from mathutils import Vector
 
 from . import building
 
@@ -126,7 +125,13 @@ class Reacher(SceneEnv):
         table = bpy.data.objects.new("Table", building.box_mesh("Table", (0.6, 0.6, 0.01)))
         table.location = (0.0, 0.0, -0.005)
         scene.collection.objects.link(table)
-        for obj, colour in ((base, (0.1, 0.1, 0.1)), (self.links[0], (0.7, 0.7, 0.0)), (self.links[1], (0.7, 0.7, 0.0)), (self.target, (0.9, 0.2, 0.2)), (table, (0.6, 0.6, 0.6))):
+        for obj, colour in (
+            (base, (0.1, 0.1, 0.1)),
+            (self.links[0], (0.7, 0.7, 0.0)),
+            (self.links[1], (0.7, 0.7, 0.0)),
+            (self.target, (0.9, 0.2, 0.2)),
+            (table, (0.6, 0.6, 0.6)),
+        ):
             building.paint(obj, (*colour, 1.0))
         self.table = table
         building.add_camera(scene, (0.0, 0.0, 0.75), (0.0, 0.0, 0.0))

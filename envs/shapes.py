@@ -28,10 +28,9 @@ from typing import Any
 import bmesh
 import bpy
 import numpy as np
-from mathutils import Vector
-
 from blendgym_blender.generator import Generator
 from blendgym_blender.parameters import Parameter
+from mathutils import Vector
 
 from . import building
 

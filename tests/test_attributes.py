@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
-
-from blendgym import affinity
 from blendgym_blender import remote
 from blendgym_blender.attributes import AttributeRequestError, call_method, get_attribute, set_attribute
+
+from blendgym import affinity
 
 
 class Env:
@@ -42,7 +42,9 @@ def test_get_set_and_call_follow_the_rules() -> None:
 
 
 def test_a_refusal_names_what_is_offered() -> None:
-    with pytest.raises(AttributeRequestError, match=r"Env offers parameters \[\], attributes \['gravity', 'label', 'limit', 'steps'\] .*methods \['scaled'\]"):
+    with pytest.raises(
+        AttributeRequestError, match=r"Env offers parameters \[\], attributes \['gravity', 'label', 'limit', 'steps'\] .*methods \['scaled'\]"
+    ):
         set_attribute(Env(), "unlisted", 6)
 
 

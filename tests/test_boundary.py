@@ -11,11 +11,12 @@ import gymnasium
 import numpy as np
 import pytest
 import zmq
+from blendgym_blender import lane as lanes
+from blendgym_blender import wire
 
 import blendgym
 from blendgym.channel import decode_reply
-from blendgym_blender import lane as lanes
-from blendgym_blender import wire
+
 from conftest import process_alive
 
 ENV_ID = "blendgym/CartPole-v0"
@@ -41,7 +42,12 @@ MALFORMED = [
 def fuzzed_frames(count: int, seed: int) -> list[bytes]:
     """Random frames under every opcode but close, and valid frames cut short or with bytes flipped."""
     rng = np.random.default_rng(seed)
-    valid = [wire.encode_reset(1, None), wire.STEP_REQUEST_PREFIX + np.int64(1).tobytes(), wire.encode_attribute({"get": "force_mag"}), wire.encode_hello(1, "x")]
+    valid = [
+        wire.encode_reset(1, None),
+        wire.STEP_REQUEST_PREFIX + np.int64(1).tobytes(),
+        wire.encode_attribute({"get": "force_mag"}),
+        wire.encode_hello(1, "x"),
+    ]
     frames = []
     for _ in range(count):
         if rng.random() < 0.5:

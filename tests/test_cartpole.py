@@ -9,9 +9,10 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from blendgym_blender import wire
 
 import blendgym
-from blendgym_blender import wire
+
 from conftest import process_alive
 
 ENV_ID = "blendgym/CartPole-v0"

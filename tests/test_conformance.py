@@ -10,10 +10,11 @@ import json
 from collections.abc import Callable
 
 import numpy as np
+from blendgym_blender import wire
 
 import blendgym
 from blendgym.data import BlenderDataset
-from blendgym_blender import wire
+
 from conftest import FAULTY_ENV, process_alive
 
 HUGE = 1 << 20
@@ -50,11 +51,20 @@ def common_probes(served_attribute: str) -> list[tuple[bytes, bytes, str | None]
         (wire.encode_attribute({"get": served_attribute}), wire.ATTRIBUTE, None),
         (wire.encode_attribute({"get": "frame"}), E, ATTRIBUTE),  # the base class's bookkeeping is not offered
         (wire.encode_attribute({"get": "x" * HUGE}), E, ATTRIBUTE),
-        (b"H", E, PROTOCOL), (b"H[]", E, PROTOCOL), (b"Hnull", E, PROTOCOL), (b'H{"protocol": NaN}', E, PROTOCOL),
+        (b"H", E, PROTOCOL),
+        (b"H[]", E, PROTOCOL),
+        (b"Hnull", E, PROTOCOL),
+        (b'H{"protocol": NaN}', E, PROTOCOL),
         (b'H{"protocol": 7}', E, PROTOCOL),  # another version
-        (b"A", E, PROTOCOL), (b"A[]", E, PROTOCOL), (b'A{"set": "scale", "value": NaN}', E, PROTOCOL),
-        (b'A{"set": "scale", "value": Infinity}', E, PROTOCOL), (b"A{}", E, PROTOCOL),
-        (b"Z", E, PROTOCOL), (b"", E, PROTOCOL), (b"\xff" * 64, E, PROTOCOL), (wire.ERROR + b"{}", E, PROTOCOL),
+        (b"A", E, PROTOCOL),
+        (b"A[]", E, PROTOCOL),
+        (b'A{"set": "scale", "value": NaN}', E, PROTOCOL),
+        (b'A{"set": "scale", "value": Infinity}', E, PROTOCOL),
+        (b"A{}", E, PROTOCOL),
+        (b"Z", E, PROTOCOL),
+        (b"", E, PROTOCOL),
+        (b"\xff" * 64, E, PROTOCOL),
+        (wire.ERROR + b"{}", E, PROTOCOL),
     ]
 
 
@@ -64,12 +74,17 @@ def env_probes(running: bool) -> list[tuple[bytes, bytes, str | None]]:
     malformed_step = PROTOCOL if running else STATE
     return [
         *common_probes("scale"),
-        (b"R", E, PROTOCOL), (b"R[]", E, PROTOCOL), (b'R{"seed": NaN}', E, PROTOCOL), (b'R{"seed": 1.5}', E, PROTOCOL),
+        (b"R", E, PROTOCOL),
+        (b"R[]", E, PROTOCOL),
+        (b'R{"seed": NaN}', E, PROTOCOL),
+        (b'R{"seed": 1.5}', E, PROTOCOL),
         (wire.IMAGE, E, STATE),  # no rgb_array
         (wire.WINDOW, E, STATE),  # no window
         (wire.encode_item_request(0, 0, {}), E, STATE),  # not a generator
         (b"G", E, STATE),
-        (step(0)[:-1], E, malformed_step), (step(0) + bytes(HUGE), E, malformed_step), (b"S", E, malformed_step),
+        (step(0)[:-1], E, malformed_step),
+        (step(0) + bytes(HUGE), E, malformed_step),
+        (b"S", E, malformed_step),
         (step(7), E, malformed_step),  # outside the action space
     ]
 
@@ -117,9 +132,16 @@ def test_a_generator_answers_every_message_as_the_protocol_says() -> None:
         E, STATE, PROTOCOL = wire.ERROR, wire.ERROR_STATE, wire.ERROR_PROTOCOL
         probes = [
             *common_probes("max_objects"),
-            (wire.encode_reset(0, None), E, STATE), (b"R[]", E, STATE), (step(0), E, STATE), (wire.IMAGE, E, STATE), (wire.WINDOW, E, STATE),
-            (b"G", E, PROTOCOL), (b"G[]", E, PROTOCOL), (b'G{"index": -1, "seed": 0}', E, PROTOCOL),
-            (b'G{"index": 0, "seed": NaN}', E, PROTOCOL), (b'G{"index": 0, "seed": 0, "next": "x"}', E, PROTOCOL),
+            (wire.encode_reset(0, None), E, STATE),
+            (b"R[]", E, STATE),
+            (step(0), E, STATE),
+            (wire.IMAGE, E, STATE),
+            (wire.WINDOW, E, STATE),
+            (b"G", E, PROTOCOL),
+            (b"G[]", E, PROTOCOL),
+            (b'G{"index": -1, "seed": 0}', E, PROTOCOL),
+            (b'G{"index": 0, "seed": NaN}', E, PROTOCOL),
+            (b'G{"index": 0, "seed": 0, "next": "x"}', E, PROTOCOL),
             (wire.encode_attribute({"set": "max_objects", "value": 99}), E, wire.ERROR_ATTRIBUTE),  # out of its range
             (wire.encode_item_request(0, 0, {"no_such_parameter": 1}), E, wire.ERROR_ENV),
             (wire.encode_item_request(0, 0, {"max_objects": 99}), E, wire.ERROR_ENV),

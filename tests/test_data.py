@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 import blendgym
 from blendgym.data import BlenderDataset, StreamSettings, collate
 from blendgym.recording import RecordedDataset
+
 from conftest import TESTS, process_alive
 
 SHAPES = "blendgym/Shapes-v0"
@@ -134,7 +135,12 @@ def test_parameters_change_while_streaming() -> None:
 def test_a_recording_replays_without_blender_and_loads_with_webdataset(tmp_path: Path) -> None:
     import webdataset
 
-    streamed = {item["index"]: item for item in BlenderDataset(SHAPES, num_items=10, seed=5, outputs=("rgb", "depth", "segmentation", "boxes"), record=tmp_path, shard_items=4, **SMALL)}
+    streamed = {
+        item["index"]: item
+        for item in BlenderDataset(
+            SHAPES, num_items=10, seed=5, outputs=("rgb", "depth", "segmentation", "boxes"), record=tmp_path, shard_items=4, **SMALL
+        )
+    }
     assert sorted(path.name for path in tmp_path.iterdir()) == ["000-000000.tar", "000-000001.tar", "000-000002.tar"]
     # Replaying starts no Blender: the child process has no bpy and no Blender on its PATH.
     script = textwrap.dedent(f"""
@@ -144,15 +150,18 @@ def test_a_recording_replays_without_blender_and_loads_with_webdataset(tmp_path:
         recording = RecordedDataset({str(tmp_path)!r})
         print(json.dumps([len(recording), recording.indices, int(recording[3]["rgb"].sum())]))
     """)
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PATH": os.path.dirname(sys.executable)}, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**os.environ, "PATH": os.path.dirname(sys.executable)}, check=True
+    )
     assert result.stdout.strip() == f"[10, {list(range(10))}, {int(streamed[3]['rgb'].sum())}]"
     recording = RecordedDataset(tmp_path)
     assert_same_items(streamed, {item["index"]: item for item in (recording[position] for position in range(len(recording)))})
     shuffled = next(iter(DataLoader(recording, batch_size=10, shuffle=True, collate_fn=collate)))
     assert sorted(shuffled["index"]) == list(range(10))
 
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     loaded = {}
     for sample in webdataset.WebDataset([str(path) for path in sorted(tmp_path.glob("*.tar"))], shardshuffle=False).decode():
@@ -193,7 +202,9 @@ def test_a_recording_killed_mid_shard_keeps_its_finished_shards(tmp_path: Path) 
     script = textwrap.dedent(f"""
         from blendgym.data import BlenderDataset
         import time
-        for item in BlenderDataset({SHAPES!r}, num_items=None, seed=6, outputs=("rgb",), record={str(tmp_path)!r}, shard_items=3, width=64, height=48):
+        for item in BlenderDataset(
+            {SHAPES!r}, num_items=None, seed=6, outputs=("rgb",), record={str(tmp_path)!r}, shard_items=3, width=64, height=48
+        ):
             print(item["index"], flush=True)
             if item["index"] == 7:
                 time.sleep(600)  # killed here: two shards finished, the third holds items 6 and 7
@@ -280,7 +291,9 @@ def test_the_processes_end_with_the_stream() -> None:
 
 @pytest.mark.executable
 def test_a_blender_executable_streams_the_same_kind_of_items(blender_executable: str) -> None:
-    dataset = BlenderDataset(SHAPES, num_items=3, seed=1, outputs=("rgb", "segmentation", "boxes"), settings=StreamSettings(blender=blender_executable), **SMALL)
+    dataset = BlenderDataset(
+        SHAPES, num_items=3, seed=1, outputs=("rgb", "segmentation", "boxes"), settings=StreamSettings(blender=blender_executable), **SMALL
+    )
     for item in dataset:
         assert item["rgb"].shape == (72, 96, 3) and item["rgb"].any()
         for entry in item["objects"]:

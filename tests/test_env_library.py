@@ -68,7 +68,7 @@ def test_reacher_has_reacher_v5_semantics() -> None:
         assert info["reward_dist"] == pytest.approx(-np.linalg.norm(observation[8:10]))
         assert reward == pytest.approx(info["reward_dist"] + info["reward_ctrl"]) and not terminated
         assert observation[6] > 0 and observation[7] < 0  # the torques turn the joints their way
-        for step in range(49):
+        for _ in range(49):
             *_, truncated, _ = env.step(action)
         assert truncated
         # Start states as Reacher-v5 draws them: angles within ±0.1 rad, the target inside the 0.2 m disc.
@@ -141,7 +141,7 @@ def test_inverted_double_pendulum_has_inverted_double_pendulum_v5_semantics() ->
         # Pushed hard, the cart moves its way and the poles fall back; the episode ends when the tip is
         # down to 1 m, and that step earns no alive bonus.
         env.reset(seed=0, options={"state": [0.0] * 6})
-        for step in range(100):
+        for step in range(100):  # noqa: B007 (the step it ended at is checked below)
             observation, reward, terminated, _, info = env.step(np.ones(1, np.float32))
             assert reward == pytest.approx(sum(info.values()))
             if terminated:
@@ -213,7 +213,7 @@ def test_ball_balance_tilts_its_plate_and_ends_when_the_ball_falls_off() -> None
             assert sign * ball[rolls_along] > 0.05 and abs(ball[1 - rolls_along]) < 0.01
             assert reward == pytest.approx(1 - info["distance"] / 0.25) and not terminated
         # Held there, the ball leaves the plate: the episode terminates, and that step earns nothing.
-        for step in range(50):
+        for _ in range(50):
             observation, reward, terminated, truncated, _ = env.step(np.array([1.0, 0.0], np.float32))
             if terminated:
                 break

@@ -14,6 +14,7 @@ import pytest
 
 import blendgym
 from blendgym.blender import saved_by
+
 from conftest import FAULTY_ENV, process_alive
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import blendgym
+
 from conftest import FAULTY_ENV
 
 pytestmark = pytest.mark.executable

@@ -27,7 +27,9 @@ print(blendgym.__file__, blendgym_blender.__file__, blendgym_envs.__file__)
 def test_the_wheel_ships_every_package_and_works_from_elsewhere(tmp_path: Path) -> None:
     # Built from a copy: a build writes build/ and *.egg-info next to its sources, and the checkout is the user's.
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__", "runs", "test-artifacts"))
+    shutil.copytree(
+        ROOT, source, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__", "runs", "test-artifacts")
+    )
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(source)], check=True)
     (wheel,) = tmp_path.glob("blendgym-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

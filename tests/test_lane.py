@@ -11,10 +11,10 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
-
-from blendgym.process import uses_lane
 from blendgym_blender import lane as lanes
 from blendgym_blender.view import ViewSettings
+
+from blendgym.process import uses_lane
 
 ENV_ID = "blendgym/CartPole-v0"
 LANE_MODULE = Path(lanes.__file__)
@@ -28,7 +28,9 @@ spec.loader.exec_module(lane)
 channel = lane.Lane.open(sys.argv[2])
 """
 # A stand-in for Blender's end: answers each request with its length and its bytes reversed, until b"quit".
-ECHO = OPEN_LANE + """
+ECHO = (
+    OPEN_LANE
+    + """
 while True:
     if not channel.wait_request(0.001, 10.0):
         sys.exit("no request within 10 s")
@@ -37,6 +39,7 @@ while True:
     if frame == b"quit":
         break
 """
+)
 
 pytestmark = pytest.mark.skipif(not lanes.supported(), reason="lanes exist on Linux x86-64 only; there every frame uses ZeroMQ")
 
@@ -63,13 +66,16 @@ def test_frames_of_every_size_cross_a_lane_intact() -> None:
 
 
 # Writes two tickets that differ in every byte into the lane's request ticket, one after the other, for a second.
-FLIP = OPEN_LANE + """
+FLIP = (
+    OPEN_LANE
+    + """
 end = time.perf_counter() + 1.0
 while time.perf_counter() < end:
     for _ in range(1000):
         channel.set_word(lane.REQUEST_TICKET, 0x00FF00FF)
         channel.set_word(lane.REQUEST_TICKET, 0xFF00FF00)
 """
+)
 
 
 def test_a_ticket_is_never_seen_half_written() -> None:

@@ -20,6 +20,7 @@ import pytest
 
 import blendgym
 from blendgym import affinity
+
 from conftest import FAULTY_ENV, process_alive
 
 # A host that starts an env, prints its Blender's pid, then trains on random actions until stopped. Ctrl-C

@@ -18,14 +18,14 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from blendgym_blender import wire
 from PIL import Image
+from test_lifecycle import leftovers, start_host
 
 import blendgym
 from blendgym.attached import console_line, import_line
-from blendgym_blender import wire
 
 from conftest import ARTIFACTS, TESTS, process_alive
-from test_lifecycle import leftovers, start_host
 
 ENV_ID = "blendgym/CartPole-v0"
 STAMPED_ENV = f"{TESTS / 'envs' / 'stamped.py'}:StampedCartPole"
@@ -233,7 +233,12 @@ def user_file(tmp_path: Path, blender_executable: str) -> Path:
         "bpy.ops.mesh.primitive_cube_add(location=(0, 3, 0)); bpy.context.active_object.name = 'Crate'; "
         f"bpy.ops.wm.save_as_mainfile(filepath={str(path)!r})"
     )
-    subprocess.run([blender_executable, "-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [blender_executable, "-b", "--factory-startup", "--python-exit-code", "1", "--python-expr", script],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     return path
 
 

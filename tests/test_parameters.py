@@ -8,9 +8,9 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from blendgym_blender.parameters import Parameter, check_all
 
 import blendgym
-from blendgym_blender.parameters import Parameter, check_all
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_ID = "blendgym/CartPole-v0"

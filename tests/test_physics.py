@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import blendgym
+
 from conftest import TESTS
 
 MECHANISM = f"{TESTS / 'envs' / 'mechanisms.py'}:Mechanism"

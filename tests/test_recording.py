@@ -52,7 +52,14 @@ def test_shards_appear_when_complete_and_replay_in_index_order(tmp_path: Path) -
     np.testing.assert_array_equal(replayed["depth"], item(4)["depth"])
     assert replayed["objects"] == item(4)["objects"] and replayed["index"] == 4
     with tarfile.open(tmp_path / "000-000000.tar") as tar:
-        assert tar.getnames() == ["0000000004.json", "0000000004.rgb.png", "0000000004.depth.npy", "0000000001.json", "0000000001.rgb.png", "0000000001.depth.npy"]
+        assert tar.getnames() == [
+            "0000000004.json",
+            "0000000004.rgb.png",
+            "0000000004.depth.npy",
+            "0000000001.json",
+            "0000000001.rgb.png",
+            "0000000001.depth.npy",
+        ]
 
 
 def test_the_parameter_board_shares_values_and_is_removed_with_its_dataset() -> None:

@@ -7,13 +7,14 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from blendgym_blender import wire
+from blendgym_blender.view import ViewSettings
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from gymnasium.wrappers import RecordVideo
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import blendgym
-from blendgym_blender import wire
-from blendgym_blender.view import ViewSettings
+
 from conftest import FAULTY_ENV
 
 ENV_ID = "blendgym/CartPole-v0"
@@ -177,7 +178,9 @@ def test_render_without_render_mode_returns_none() -> None:
 
 
 def test_record_video_writes_an_mp4_of_an_episode(tmp_path: Path) -> None:
-    env = RecordVideo(gymnasium.make(ENV_ID, render_mode="rgb_array", width=160, height=120), str(tmp_path / "videos"), episode_trigger=lambda episode: True)
+    env = RecordVideo(
+        gymnasium.make(ENV_ID, render_mode="rgb_array", width=160, height=120), str(tmp_path / "videos"), episode_trigger=lambda episode: True
+    )
     with env:
         env.reset(seed=0)
         steps = 0

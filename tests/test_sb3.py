@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from test_vector import wait_gone
 
 from blendgym.sb3 import BlenderVecEnv, make_vec_env
+
 from conftest import process_alive
-from test_vector import wait_gone
 
 ENV_ID = "blendgym/CartPole-v0"
 

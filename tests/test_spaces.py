@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from blendgym_blender import spaces, wire
 from gymnasium import spaces as gym_spaces
 
 from blendgym.spaces import ActionEncoder, to_gymnasium
-from blendgym_blender import spaces, wire
 
 
 def test_spaces_become_the_same_gymnasium_spaces() -> None:

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ARTIFACTS
 from PIL import Image
 from stable_baselines3 import PPO
+
+from conftest import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,18 @@ def test_ppo_solves_blender_cartpole(tmp_path: Path, display: str, blender_execu
     # The trained policy, recorded by Blender: one episode in an mp4.
     videos = tmp_path / "videos"
     record = subprocess.run(
-        [sys.executable, str(ROOT / "agents" / "record_cartpole.py"), "--model", str(tmp_path / "ppo_cartpole.zip"), "--out", str(videos), "--width", "320", "--height", "240"],
+        [
+            sys.executable,
+            str(ROOT / "agents" / "record_cartpole.py"),
+            "--model",
+            str(tmp_path / "ppo_cartpole.zip"),
+            "--out",
+            str(videos),
+            "--width",
+            "320",
+            "--height",
+            "240",
+        ],
         capture_output=True,
         text=True,
         timeout=450,
@@ -56,8 +68,18 @@ def test_ppo_solves_blender_cartpole(tmp_path: Path, display: str, blender_execu
     ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "play-cartpole.png"
     play = subprocess.run(
-        [sys.executable, str(ROOT / "agents" / "play_cartpole.py"), "--model", str(tmp_path / "ppo_cartpole.zip"), "--episodes", "1",
-         "--blender", blender_executable, "--screenshot", str(screenshot)],
+        [
+            sys.executable,
+            str(ROOT / "agents" / "play_cartpole.py"),
+            "--model",
+            str(tmp_path / "ppo_cartpole.zip"),
+            "--episodes",
+            "1",
+            "--blender",
+            blender_executable,
+            "--screenshot",
+            str(screenshot),
+        ],
         capture_output=True,
         text=True,
         timeout=450,

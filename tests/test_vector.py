@@ -19,6 +19,7 @@ import blendgym
 from blendgym.errors import BlenderAttributeError, BlenderCallError, BlenderEnvError, BlenderRestartLimitError
 from blendgym.process import private_prefix
 from blendgym.vector import BlenderVectorEnv
+
 from conftest import FAULTY_ENV, process_alive
 
 # The pool's mechanics are the host's: the main suite runs them, the other bpy releases' stages leave them out.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from blendgym_blender import spaces, wire
 
 DICT_SPACE = spaces.Dict(
@@ -156,6 +155,12 @@ def test_malformed_item_frames_are_protocol_errors() -> None:
         wire.encode_item_reply({}, {"mask": np.zeros(2, dtype=bool)})
     assert wire.decode_item_request(wire.encode_item_request(3, 7, {"size": 1.0}, 5)) == (3, 7, {"size": 1.0}, 5)
     assert wire.decode_item_request(b'G{"index": 3, "seed": 7}') == (3, 7, {}, None)
-    for body in (b'G{"index": -1, "seed": 0}', b'G{"index": 1.5, "seed": 0}', b'G{"index": 1, "seed": 0, "parameters": []}', b'G{"index": 1, "seed": 0, "next": -2}', b"G[]"):
+    for body in (
+        b'G{"index": -1, "seed": 0}',
+        b'G{"index": 1.5, "seed": 0}',
+        b'G{"index": 1, "seed": 0, "parameters": []}',
+        b'G{"index": 1, "seed": 0, "next": -2}',
+        b"G[]",
+    ):
         with pytest.raises(wire.ProtocolError):
             wire.decode_item_request(body)

@@ -17,7 +17,6 @@ from typing import Any
 
 import bpy
 import numpy as np
-
 from blendgym_blender import remote, spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.render import engine_name

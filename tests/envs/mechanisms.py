@@ -28,12 +28,10 @@ import math
 from typing import Any
 
 import numpy as np
-
 from blendgym_blender import remote, spaces
 from blendgym_blender.env import SceneEnv
 from blendgym_blender.physics import Articulation, Body, Hinge, Joint, Slider, launch, touching
 from blendgym_envs import building
-
 
 INCLINE = 0.2  # rad, the "roll" scenario's table
 

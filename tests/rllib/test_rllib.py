@@ -22,12 +22,15 @@ try:
     import ray
     from ray import cloudpickle
 except ImportError as error:
-    raise ImportError(f"tests/rllib need Ray RLlib ({error}): `bash scripts/test_rllib.sh` installs blendgym[rllib] into .venv-rllib and runs them there") from None
+    raise ImportError(
+        f"tests/rllib need Ray RLlib ({error}): `bash scripts/test_rllib.sh` installs blendgym[rllib] into .venv-rllib and runs them there"
+    ) from None
 from ray.cluster_utils import Cluster
 from ray.rllib.algorithms.algorithm import Algorithm
 from ray.rllib.algorithms.ppo import PPOConfig
 
 import blendgym.rllib
+
 from conftest import process_alive
 
 # The runners are other processes, which cannot import this test module: functions and classes defined
