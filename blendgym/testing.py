@@ -1,9 +1,9 @@
-"""What blendgym promises of every env, as one call that checks an env of yours: ``check_env("me/Reach-v0")``.
+"""What blendgym promises of every env and every data generator, as one call that checks one of yours:
+``check_env("me/Reach-v0")``, ``check_generator("monkey.py:Monkey")``.
 
-blendgym's own tests run it on every registered env and on the guide's env (docs/envs.md, "Checking an
-env"). Each check starts real Blender processes: the env as ``gymnasium.make`` makes it, and a pool as
-``gymnasium.make_vec`` makes it. A failed check raises ``AssertionError`` whose first line names the env and
-the check.
+blendgym's own tests run them on every registered env and generator and on the guides' (docs/envs.md,
+"Checking an env"; docs/data.md, "Checking a generator"). Each check starts real Blender processes. A failed
+check raises ``AssertionError`` whose first line names the env or generator and the check.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import gymnasium
 import numpy as np
 from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 
-__all__ = ["check_env", "check_env_checkers", "check_pool_matches_sync", "check_seeded_episodes_repeat"]
+__all__ = ["check_env", "check_env_checkers", "check_generator", "check_pool_matches_sync", "check_seeded_episodes_repeat"]
 
 
 def check_env(env_id: str, *, seed: int = 4, steps: int = 30, pool_steps: int = 60, skip_render_check: bool = True, **kwargs: Any) -> None:
@@ -82,6 +82,57 @@ def check_pool_matches_sync(env_id: str, *, seed: int = 4, steps: int = 60, **kw
     finally:
         pool.close()
         sync.close()
+
+
+def check_generator(generator: str, *, num_items: int = 6, seed: int = 0, width: int = 96, height: int = 72, **kwargs: Any) -> None:
+    """A data generator (a registered name or ``path/file.py:Class``) keeps blendgym.data's promises: every
+    index from 0 to ``num_items`` - 1 comes exactly once, item *i* is the same with one process and with two
+    (a pure function of the seed and *i*), another seed gives another first image, and each labelled object's
+    box and pixel count are those of its mask in the segmentation. ``kwargs`` go to ``BlenderDataset``."""
+    from .data import BlenderDataset  # torch is imported only by those who check a generator
+
+    outputs = ("rgb", "segmentation", "depth", "boxes")
+    runs = []
+    for processes in (1, 2):
+        items: dict[int, dict[str, Any]] = {}
+        dataset = BlenderDataset(
+            generator, num_items=num_items, seed=seed, num_processes=processes, outputs=outputs, width=width, height=height, **kwargs
+        )
+        for item in dataset:
+            if item["index"] in items:
+                raise AssertionError(f"{generator}: item {item['index']} came twice from {processes} process(es)")
+            items[item["index"]] = item
+        if sorted(items) != list(range(num_items)):
+            raise AssertionError(f"{generator}: {processes} process(es) gave the items {sorted(items)}, not 0 to {num_items - 1}")
+        runs.append(items)
+    for index, item in runs[0].items():
+        _check_item_labels(generator, item)
+        _check_same_item(generator, index, item, runs[1][index])
+    other = next(iter(BlenderDataset(generator, num_items=1, seed=seed + 1, outputs=("rgb",), width=width, height=height, **kwargs)))
+    if np.array_equal(other["rgb"], runs[0][0]["rgb"]):
+        raise AssertionError(f"{generator}: seeds {seed} and {seed + 1} give the same first image; generate() must draw from its rng")
+
+
+def _check_same_item(generator: str, index: int, first: dict[str, Any], second: dict[str, Any]) -> None:
+    if first.keys() != second.keys():
+        raise AssertionError(f"{generator}: item {index} has the keys {sorted(first)} from one process, {sorted(second)} from two")
+    for key, value in first.items():
+        same = np.array_equal(value, second[key]) if isinstance(value, np.ndarray) else value == second[key]
+        if not same:
+            raise AssertionError(f"{generator}: item {index}'s {key!r} differs between one process and two; make it depend only on seed and index")
+
+
+def _check_item_labels(generator: str, item: dict[str, Any]) -> None:
+    segmentation = item["segmentation"]
+    for entry in item["objects"]:
+        mask = segmentation == entry["id"]
+        where = f"{generator}: item {item['index']}, object {entry['id']} ({entry.get('class', 'no class')})"
+        if entry["visible_pixels"] != mask.sum():
+            raise AssertionError(f"{where}: {entry['visible_pixels']} visible pixels, but {mask.sum()} in the segmentation")
+        rows, columns = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = [int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1] if mask.any() else None
+        if entry["box"] != box:
+            raise AssertionError(f"{where}: box {entry['box']}, but its mask spans {box}")
 
 
 def _episode(env: gymnasium.Env, seed: int, steps: int) -> list[Any]:

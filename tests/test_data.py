@@ -15,8 +15,9 @@ import pytest
 from torch.utils.data import DataLoader
 
 import blendgym
-from blendgym.data import BlenderDataset, StreamSettings, collate
+from blendgym.data import GENERATORS, BlenderDataset, StreamSettings, collate
 from blendgym.recording import RecordedDataset
+from blendgym.testing import check_generator
 
 from conftest import TESTS, process_alive
 
@@ -61,6 +62,16 @@ def test_items_are_the_same_whatever_the_processes_and_workers() -> None:
     assert item["seed"] == 7 and item["parameters"] == {"max_objects": 5, "camera_distance": 7.0}
     different = BlenderDataset(SHAPES, num_items=1, seed=8, **SMALL)
     assert not np.array_equal(next(iter(different))["rgb"], reference[0]["rgb"])
+
+
+@pytest.mark.parametrize("generator", sorted(GENERATORS))
+def test_the_generator_check_passes_on_every_shipped_generator(generator: str) -> None:
+    check_generator(generator)
+
+
+def test_the_generator_check_catches_a_generator_that_ignores_its_rng() -> None:
+    with pytest.raises(AssertionError, match=r"item 0's '\w+' differs between one process and two"):
+        check_generator(f"{TESTS / 'envs' / 'faulty_generator.py'}:UnseededShapes", num_items=2)
 
 
 def test_default_collate_and_exact_counts_with_workers() -> None:

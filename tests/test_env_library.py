@@ -13,6 +13,8 @@ import pytest
 import blendgym  # noqa: F401  (registers the ids)
 from blendgym.testing import check_env_checkers, check_pool_matches_sync, check_seeded_episodes_repeat
 
+from conftest import TESTS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,6 +50,12 @@ def test_episodes_are_bit_identical_per_seed(env_id: str) -> None:
 @pytest.mark.parametrize("env_id", REGISTERED)
 def test_the_pool_matches_sync_vector_env_step_by_step(env_id: str) -> None:
     check_pool_matches_sync(env_id)
+
+
+def test_the_check_catches_an_env_that_ignores_its_seed() -> None:
+    blendgym.register_env("tests/Unseeded-v0", f"{TESTS / 'envs' / 'faulty.py'}:Unseeded", max_episode_steps=20)
+    with pytest.raises(AssertionError, match="tests/Unseeded-v0: seed 4 gave two envs different observations at step 0"):
+        check_seeded_episodes_repeat("tests/Unseeded-v0", steps=0)  # its actions 1 to 4 fail on purpose
 
 
 def test_reacher_has_reacher_v5_semantics() -> None:

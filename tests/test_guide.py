@@ -54,4 +54,4 @@ def test_the_packaging_guide_makes_its_env_by_module_and_id(tmp_path: Path) -> N
 
 
 def test_the_generator_guide_streams_its_items(tmp_path: Path) -> None:
-    assert follow("data.md", "Writing your own generator", tmp_path) == 1 and (tmp_path / "monkey.py").exists()
+    assert follow("data.md", "Writing your own generator", tmp_path) == 2 and (tmp_path / "monkey.py").exists()

@@ -113,3 +113,11 @@ class Spaceless(SceneEnv):
 
     def score(self, observation: np.ndarray) -> tuple[float, bool]:
         return 0.0, False
+
+
+class Unseeded(Faulty):
+    """A Faulty whose start height ignores the seed (drawn from numpy's global generator): the conformance
+    check must catch it."""
+
+    def start_episode(self, options: dict[str, Any]) -> None:
+        self.ball.location = (0.0, 0.0, 10.0 + np.random.uniform(0.0, 1.0))  # unseeded on purpose

@@ -30,3 +30,11 @@ class FaultyShapes(Shapes):
             os.remove(self.hang_once)
             time.sleep(3600)
         return super().generate(rng)
+
+
+class UnseededShapes(Shapes):
+    """Shapes drawn from a generator seeded afresh in each process, not from the item's rng: the conformance
+    check must catch it."""
+
+    def generate(self, rng: np.random.Generator) -> dict[str, Any]:
+        return super().generate(np.random.default_rng())
