@@ -12,7 +12,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import zmq
 from blendgym_blender import wire
@@ -55,7 +55,8 @@ class Channel(abc.ABC):
     """A REQ socket connected to ``endpoint``, and the Blender at its other end.
 
     ``name`` is how errors refer to the env. ``hello`` is the handshake reply (spaces, versions), filled in by
-    ``finish_start``. A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
+    ``finish_start``, which also checks that Blender serves what ``serves`` says: an env or a data generator.
+    A pool passes its own ZeroMQ ``context`` so that all its sockets share one I/O thread.
     ``secret`` logs in to an attached Blender (docs/protocol.md, "Attached Blender").
     With a ``lane`` that Blender accepts in its handshake, every later frame goes through the lane, where
     the host spins for a reply for at most ``spin_limit`` seconds before sleeping, while Blender has
@@ -63,6 +64,7 @@ class Channel(abc.ABC):
     """
 
     name: str
+    serves: Literal["env", "generator"] = "env"
 
     def __init__(
         self,
@@ -148,6 +150,14 @@ class Channel(abc.ABC):
                 f"{self.name}: the Blender side speaks protocol {version}, this blendgym {wire.PROTOCOL_VERSION}: "
                 "reinstall blendgym so that both sides are the same version"
             )
+        served = "generator" if hello.get("generator") is True else "env"
+        if served != self.serves:
+            remedy = (
+                "a data generator, not an env: stream its items with blendgym.data.BlenderDataset"
+                if served == "generator"
+                else "an env, not a blendgym_blender.generator.Generator: make it with gymnasium.make or blendgym.BlenderEnv"
+            )
+            raise ValueError(f"{self.name}: {hello.get('env_class')} is {remedy}")
         self.hello = hello
         if self.lane is not None and self.hello.get("lane") is True:
             self.transport = LaneTransport(self.lane, Spinner(self.spin_limit))

@@ -33,8 +33,8 @@ from . import affinity
 from .blender import find_blender
 from .env import resolve_blend_file, resolve_env_class
 from .errors import BlenderDataError, BlenderEnvError, BlendgymError
-from .pool import BlenderPool, Failure
-from .process import uses_lane
+from .pool import BlenderPool, Failure, FaultPolicy
+from .process import LaunchSpec, TransportChoice, uses_lane
 from .recording import ShardWriter
 
 # The generators blendgym ships: name -> (class, keyword arguments).
@@ -49,8 +49,10 @@ class StreamSettings:
 
     ``blender``: which Blender (``find_blender``); ``blend_file``: a scene file opened before the generator is
     built; ``timeout``: seconds one item may take before its process counts as hung, is killed and restarted
-    (the item is asked for again); ``max_restarts``: restarts allowed to one process within a minute.
-    ``cpu_affinity``: placement of the processes, as for the envs (blendgym never moves the calling thread).
+    (the item is asked for again); ``max_restarts``: restarts allowed to one process within any
+    ``restart_window`` seconds. ``cpu_affinity``: placement of the processes, as for the envs (blendgym never
+    moves the calling thread). ``transport``: "auto" (shared-memory lanes on one machine), "lane" or "zmq",
+    as for the envs.
     """
 
     blender: str | None = None
@@ -58,7 +60,9 @@ class StreamSettings:
     startup_timeout: float = 60.0
     timeout: float = 60.0
     max_restarts: int = 3
+    restart_window: float = 60.0
     cpu_affinity: affinity.CpuAffinity | list[int] = "auto"
+    transport: TransportChoice = "auto"
     generator_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
@@ -207,25 +211,24 @@ class ItemStream(Iterator[dict[str, Any]]):
         self.limit = dataset.max_in_flight or 3 * processes
         self.name = f"{dataset.name} (worker {worker_id})" if get_worker_info() is not None else dataset.name
         settings = dataset.settings
-        self.pool = BlenderPool(
-            processes,
+        spec = LaunchSpec(
             find_blender(settings.blender),
             dataset.generator_class,
             dataset.generator_kwargs,
-            name=self.name,
-            view=dataset.view,
-            blend_file=dataset.blend_file,
+            self.name,
+            dataset.view,
+            dataset.blend_file,
+            settings.startup_timeout,
+            lane=uses_lane(settings.transport, dataset.view),
+            serves="generator",
+        )
+        self.pool = BlenderPool(
+            spec,
+            processes,
             seeds=[None] * processes,
             placement=affinity.place(processes, settings.cpu_affinity),
-            startup_timeout=settings.startup_timeout,
-            timeout=settings.timeout,
-            max_restarts=settings.max_restarts,
-            restart_window=60.0,
-            lane=uses_lane("auto", dataset.view),
+            faults=FaultPolicy(settings.timeout, settings.max_restarts, settings.restart_window),
         )
-        if self.pool.hello.get("generator") is not True:
-            self.pool.close()
-            raise ValueError(f"{dataset.name}: {dataset.generator_class} is an env, not a blendgym_blender.generator.Generator")
         self.writer = ShardWriter(dataset.record, f"{worker_id:03d}", dataset.shard_items) if dataset.record is not None else None
         self.bar = _progress_bar(self.name, total) if dataset.progress else None
         self.taken: deque[int] = deque()  # indices asked for or planned and not yet yielded, in order

@@ -20,7 +20,7 @@ from .attached import AttachedBlender
 from .blender import find_blender
 from .channel import Channel, Decoded, decode_reply
 from .errors import BlenderCallError, BlenderEnvError, BlenderNotFoundError, BlenderProcessDied, BlenderProtocolError, BlenderTimeoutError
-from .process import BlenderProcess, TransportChoice, uses_lane
+from .process import BlenderProcess, LaunchSpec, TransportChoice, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 RENDER_MODES = ["human", "rgb_array"]
@@ -105,13 +105,6 @@ class Screenshot:
         width, height = self.camera_size
         x, y = np.asarray(point, dtype=np.float64)[:2]
         return np.array([x0 + x / width * (x1 - x0), y0 + y / height * (y1 - y0)])
-
-
-def generator_served(hello: dict[str, Any], name: str) -> ValueError | None:
-    """The error to raise where a Blender's handshake says it serves a data generator rather than an env."""
-    if hello.get("generator") is not True:
-        return None
-    return ValueError(f"{name}: {hello.get('env_class')} is a data generator, not an env: stream its items with blendgym.data.BlenderDataset")
 
 
 def resolve_env_class(env_class: str) -> str:
@@ -202,20 +195,26 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     ) -> None:
         self.attach_address = attach
         self.attach_secret = attach_secret
-        self._lane = False
+        self._spec: LaunchSpec | None = None  # how to launch a Blender; None for an attached one
         if attach is None:
             if env_class is None:
                 raise ValueError("BlenderEnv needs env_class= (module:Class or path/file.py:Class), or attach= an address")
             self.view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
             if self.view.human:
                 check_display()
-            self.blender = find_blender(blender, executable=self.view.human)
-            self._lane = uses_lane(transport, self.view)
             env_class = resolve_env_class(env_class)
-        self.blend_file = resolve_blend_file(blend_file, env_id or env_class or "")
+            self._spec = LaunchSpec(
+                find_blender(blender, executable=self.view.human),
+                env_class,
+                env_kwargs,
+                env_id or env_class,
+                self.view,
+                resolve_blend_file(blend_file, env_id or env_class),
+                startup_timeout,
+                lane=uses_lane(transport, self.view),
+            )
         self.env_class = env_class
         self.env_id = env_id or env_class or attach or ""
-        self.env_kwargs = env_kwargs
         self.startup_timeout = startup_timeout
         self.timeout = reply_timeout(timeout, attach is not None or render_mode == "human")
         self.instance = instance
@@ -339,10 +338,6 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
             )
         else:
             process = self._launch(seed)
-        not_an_env = generator_served(process.hello, process.name)
-        if not_an_env is not None:
-            process.close()
-            raise not_an_env
         spaces_json = (process.hello["observation_space"], process.hello["action_space"])
         if self._spaces_json is not None and spaces_json != self._spaces_json:
             process.close()
@@ -351,21 +346,8 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self._process = process
 
     def _launch(self, seed: int | None) -> BlenderProcess:
-        assert self.env_class is not None
-        return BlenderProcess(
-            self.blender,
-            self.env_class,
-            self.env_kwargs,
-            name=self.env_id,
-            view=self.view,
-            blend_file=self.blend_file,
-            seed=seed,
-            instance=self.instance,
-            cpu=self._cpu,
-            startup_timeout=self.startup_timeout,
-            lane=self._lane,
-            spin_limit=affinity.spin_limit(1),
-        )
+        assert self._spec is not None
+        return BlenderProcess(self._spec, seed=seed, instance=self.instance, cpu=self._cpu, spin_limit=affinity.spin_limit(1))
 
     def _stop(self) -> None:
         if self._process is not None:

@@ -8,10 +8,10 @@ the front decides what the lost request means for its episode (docs/protocol.md,
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
 
 import zmq
 from blendgym_blender.lane import Doorbell
@@ -28,7 +28,7 @@ from .errors import (
     BlenderTimeoutError,
     BlendgymError,
 )
-from .process import BlenderProcess
+from .process import BlenderProcess, LaunchSpec
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,17 @@ class Failure:
 
     reason: str
     error: BlendgymError
+
+
+@dataclass(frozen=True)
+class FaultPolicy:
+    """How a pool meets a process that dies or hangs: ``timeout`` seconds for a reply (None: no limit), after
+    which the process is killed; each process is restarted at most ``max_restarts`` times within any
+    ``restart_window`` seconds, and one more failure raises ``BlenderRestartLimitError``."""
+
+    timeout: float | None
+    max_restarts: int = 3
+    restart_window: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,56 +65,37 @@ Reply = bytes | Failure | BlendgymError
 
 
 class BlenderPool:
-    """``num_envs`` Blender processes, each serving one instance of ``env_class``.
+    """``num_envs`` Blender processes, each started as ``spec`` says; process ``i`` is called ``spec.name[i]``.
 
     Args:
-        name: how errors name the env; process ``i`` is called ``name[i]``.
         seeds: the start-up seed of each process (``None`` entries for fresh entropy).
         placement: the core of each process (None: the OS decides); the calling thread is left as it is.
-        max_restarts, restart_window: a process may be restarted at most ``max_restarts`` times within any
-            ``restart_window`` seconds; one more failure raises ``BlenderRestartLimitError``.
+        faults: the reply timeout and the restart limit (``FaultPolicy``).
         live: the one process that runs ``live.blender`` with a window (``live.view.human``) and
-            ``live.timeout``, unpinned; the others run ``blender`` headless with ``view`` and ``timeout``.
-        lane: whether the headless processes' frames go through lanes (one doorbell for the whole pool)
-            rather than ZeroMQ after the handshake.
+            ``live.timeout``, unpinned and without a lane; the others run as ``spec`` says with
+            ``faults.timeout``. With ``spec.lane``, the headless processes share one doorbell.
     """
 
     def __init__(
         self,
+        spec: LaunchSpec,
         num_envs: int,
-        blender: Blender,
-        env_class: str,
-        env_kwargs: dict[str, Any],
         *,
-        name: str,
-        view: ViewSettings,
-        blend_file: str | None,
         seeds: list[int | None],
         placement: list[int | None],
-        startup_timeout: float,
-        timeout: float | None,
-        max_restarts: int,
-        restart_window: float,
+        faults: FaultPolicy,
         live: LiveMember | None = None,
-        lane: bool = False,
     ) -> None:
         if num_envs < 1:
-            raise ValueError(f"{name}: num_envs must be at least 1, got {num_envs}")
+            raise ValueError(f"{spec.name}: num_envs must be at least 1, got {num_envs}")
+        self.spec = spec
         self.num_envs = num_envs
-        self.blender = blender
-        self.env_class = env_class
-        self.env_kwargs = env_kwargs
-        self.blend_file = blend_file
-        self.name = name
-        self.view = view
+        self.name = spec.name
         self.live = live
         self.cpus = [None if live is not None and index == live.index else cpu for index, cpu in enumerate(placement)]
-        self.startup_timeout = startup_timeout
-        self.timeout = timeout
-        self.max_restarts = max_restarts
-        self.restart_window = restart_window
+        self.faults = faults
         self.context: zmq.Context[zmq.Socket[bytes]] = zmq.Context(io_threads=1)
-        self.doorbell = Doorbell() if lane else None
+        self.doorbell = Doorbell() if spec.lane else None
         self.spin_limit = affinity.spin_limit(num_envs)
         self.processes: list[BlenderProcess] = []
         self._queued: list[tuple[bytes, str] | None] = [None] * num_envs
@@ -114,7 +106,7 @@ class BlenderPool:
             for index in range(num_envs):
                 self.processes.append(self._launch(index, seeds[index]))
             for process in self.processes:
-                process.finish_start(startup_timeout)
+                process.finish_start(spec.startup_timeout)
         except BaseException:
             self.close()
             raise
@@ -252,7 +244,7 @@ class BlenderPool:
         """A Failure if process ``index`` has died or its request is overdue (after restarting it), else None."""
         process = self.processes[index]
         live = self._live_member(index)
-        timeout = self.startup_timeout if process.pending == START_UP else self.timeout if live is None else live.timeout
+        timeout = self.spec.startup_timeout if process.pending == START_UP else self.faults.timeout if live is None else live.timeout
         try:
             process.check(timeout)
         except (BlenderProcessDied, BlenderTimeoutError) as error:
@@ -269,14 +261,14 @@ class BlenderPool:
         old.close()
         times = self._restarts[index]
         now = time.monotonic()
-        while times and now - times[0] > self.restart_window:
+        while times and now - times[0] > self.faults.restart_window:
             times.popleft()
         self._queued[index] = None
-        if len(times) >= self.max_restarts:
+        if len(times) >= self.faults.max_restarts:
             self.close()
             raise BlenderRestartLimitError(
-                f"{self.env_name(index)}: the Blender process failed {len(times) + 1} times within {self.restart_window:g} s "
-                f"(max_restarts={self.max_restarts}); giving up. Last failure: {reason}\n\n{error}"
+                f"{self.env_name(index)}: the Blender process failed {len(times) + 1} times within {self.faults.restart_window:g} s "
+                f"(max_restarts={self.faults.max_restarts}); giving up. Last failure: {reason}\n\n{error}"
             )
         times.append(now)
         self.processes[index] = self._launch(index, None)
@@ -287,19 +279,14 @@ class BlenderPool:
 
     def _launch(self, index: int, seed: int | None) -> BlenderProcess:
         live = self._live_member(index)
+        spec = self.spec if live is None else dataclasses.replace(self.spec, blender=live.blender, view=live.view, lane=False)
         return BlenderProcess(
-            self.blender if live is None else live.blender,
-            self.env_class,
-            self.env_kwargs,
+            spec,
             name=self.env_name(index),
-            view=self.view if live is None else live.view,
-            blend_file=self.blend_file,
             seed=seed,
             instance=index,
             cpu=self.cpus[index],
-            startup_timeout=self.startup_timeout,
             context=self.context,
-            lane=self.doorbell is not None and live is None,
             doorbell=self.doorbell,
             spin_limit=self.spin_limit,
             wait=False,

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import weakref
+from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -42,55 +43,78 @@ _live: weakref.WeakSet[BlenderProcess] = weakref.WeakSet()
 _sigterm_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class LaunchSpec:
+    """What every Blender process of one env, pool or data stream starts with: made once from the user's
+    keywords (by ``BlenderEnv``, ``BlenderVectorEnv`` and ``BlenderDataset``), checked there, and passed whole.
+
+    ``blender`` runs ``env_class`` (``module:Class``: an env or a data generator), built with ``env_kwargs``
+    (JSON values); ``name`` is how errors name it (a pool's processes are ``name[i]``); ``view`` says what
+    Blender renders and whether it opens a window (``view.human``, which needs a Blender executable);
+    ``blend_file`` is opened before the class is built; ``startup_timeout`` bounds the start and the
+    handshake; with ``lane``, frames after the handshake go through shared memory rather than ZeroMQ.
+    ``serves``: what the handshake must say the class is (an env, or a data generator), checked once for the
+    env, the pool and the data stream alike.
+    """
+
+    blender: Blender
+    env_class: str
+    env_kwargs: dict[str, Any]
+    name: str
+    view: ViewSettings = field(default_factory=ViewSettings)
+    blend_file: str | None = None
+    startup_timeout: float = 60.0
+    lane: bool = False
+    serves: Literal["env", "generator"] = "env"
+
+
 class BlenderProcess(Channel):
-    """Starts Blender with the env's Blender-side class, shakes hands, and forwards requests.
+    """Starts Blender as ``spec`` says, shakes hands, and forwards requests.
 
-    ``name`` is how errors refer to the env; ``view`` says what Blender renders for it, and whether it opens
-    a window (``view.human``, which needs a Blender executable). ``blend_file`` is opened before the env is
-    built. With ``wait=False`` the constructor returns once Blender is launched and asked for its handshake,
-    so several processes start in parallel; ``finish_start`` then waits for the reply.
+    ``name`` is how errors refer to this process (``spec.name`` unless a pool numbers it); ``seed`` and
+    ``instance`` go to the Blender-side class; ``cpu`` is the core it is placed on (None: the OS decides).
+    With ``wait=False`` the constructor returns once Blender is launched and asked for its handshake, so
+    several processes start in parallel; ``finish_start`` then waits for the reply.
 
-    With ``lane``, frames after the handshake go through shared memory (``blendgym_blender.lane``), woken
-    through ``doorbell`` (a pool's shared one; None makes one for this process), and each side spins for the
-    other's next frame for at most ``spin_limit`` seconds before sleeping (``blendgym_blender.lane.Spinner``).
+    With ``spec.lane``, frames after the handshake go through shared memory (``blendgym_blender.lane``),
+    woken through ``doorbell`` (a pool's shared one; None makes one for this process), and each side spins for
+    the other's next frame for at most ``spin_limit`` seconds before sleeping (``blendgym_blender.lane.Spinner``).
     """
 
     def __init__(
         self,
-        blender: Blender,
-        env_class: str,
-        env_kwargs: dict[str, Any],
+        spec: LaunchSpec,
         *,
-        name: str,
-        view: ViewSettings | None = None,
-        blend_file: str | None = None,
+        name: str | None = None,
         seed: int | None = None,
         instance: int = 0,
         cpu: int | None = None,
-        startup_timeout: float = 60.0,
         context: zmq.Context[zmq.Socket[bytes]] | None = None,
-        lane: bool = False,
         doorbell: lanes.Doorbell | None = None,
         spin_limit: float = 0.0,
         wait: bool = True,
     ) -> None:
-        self.blender = blender
+        self.spec = spec
+        self.serves = spec.serves
+        self.blender = blender = spec.blender
+        name = name or spec.name
+        lane, blend_file = spec.lane, spec.blend_file
         if blend_file is not None:
             check_opens(blender, blend_file, name)
-        self.view = view or ViewSettings()
+        self.view = spec.view
         self.directory = tempfile.mkdtemp(prefix=private_prefix(), dir=_memory_directory())
         self.log_path = Path(self.directory) / "blender.log"
         endpoint = f"ipc://{self.directory}/agent.sock"
         self._own_doorbell = lanes.Doorbell() if lane and doorbell is None else None
         channel_lane = lanes.Lane(doorbell or self._own_doorbell) if lane else None
         try:
-            kwargs_json = json.dumps(env_kwargs)
+            kwargs_json = json.dumps(spec.env_kwargs)
         except TypeError as error:
             _terminate(None, self.directory, channel_lane, self._own_doorbell)
             raise ValueError(f"{name}: env keyword arguments must be JSON serialisable: {error}") from None
         arguments = [
             "--env-class",
-            env_class,
+            spec.env_class,
             "--env-kwargs",
             kwargs_json,
             "--env-id",
@@ -131,7 +155,7 @@ class BlenderProcess(Channel):
         super().__init__(endpoint, context, channel_lane, spin_limit)
         self.shake_hands()
         if wait:
-            self.finish_start(startup_timeout)
+            self.finish_start(spec.startup_timeout)
 
     @property
     def alive(self) -> bool:

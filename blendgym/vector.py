@@ -23,7 +23,6 @@ from .env import (
     Screenshot,
     Timeout,
     check_display,
-    generator_served,
     reply_timeout,
     resolve_blend_file,
     resolve_env_class,
@@ -31,8 +30,8 @@ from .env import (
     view_settings,
 )
 from .errors import BlenderEnvError, BlendgymError
-from .pool import BlenderPool, Failure, LiveMember, Reply
-from .process import TransportChoice, uses_lane
+from .pool import BlenderPool, Failure, FaultPolicy, LiveMember, Reply
+from .process import LaunchSpec, TransportChoice, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 RESTART_INFO = "blender_restart"
@@ -160,28 +159,25 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self.max_episode_steps = max_episode_steps
         self.render_mode = render_mode
         self._closed = True  # until the pool is up
-        self._pool = BlenderPool(
-            num_envs,
+        spec = LaunchSpec(
             headless,
             env_class,
             env_kwargs,
-            name=self.env_id,
-            view=view,
-            blend_file=resolve_blend_file(blend_file, self.env_id),
-            seeds=[None if seed is None else seed + index for index in range(num_envs)],
-            placement=affinity.place(num_envs, cpu_affinity),
-            startup_timeout=startup_timeout,
-            timeout=reply_timeout(timeout, False),
-            max_restarts=max_restarts,
-            restart_window=restart_window,
-            live=live,
+            self.env_id,
+            view,
+            resolve_blend_file(blend_file, self.env_id),
+            startup_timeout,
             lane=uses_lane(transport, view),
         )
+        self._pool = BlenderPool(
+            spec,
+            num_envs,
+            seeds=[None if seed is None else seed + index for index in range(num_envs)],
+            placement=affinity.place(num_envs, cpu_affinity),
+            faults=FaultPolicy(reply_timeout(timeout, False), max_restarts, restart_window),
+            live=live,
+        )
         hello = self._pool.hello
-        not_an_env = generator_served(hello, self.env_id)
-        if not_an_env is not None:
-            self._pool.close()
-            raise not_an_env
         affinity.warn_once_if_torch_crowds_the_cores(num_envs, self.env_id)
         self.single_observation_space: Space[Any] = to_gymnasium(hello["observation_space"])
         self.single_action_space: Space[Any] = to_gymnasium(hello["action_space"])

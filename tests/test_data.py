@@ -287,6 +287,8 @@ def test_an_env_class_is_not_a_generator_and_back() -> None:
         list(BlenderDataset("blendgym_envs.cartpole:CartPole", num_items=1))
     with pytest.raises(ValueError, match="is a data generator, not an env"):
         blendgym.BlenderEnv("blendgym_envs.shapes:Shapes")
+    with pytest.raises(ValueError, match="is a data generator, not an env"):
+        blendgym.BlenderVectorEnv("blendgym_envs.shapes:Shapes", 2)
 
 
 @pytest.mark.host
