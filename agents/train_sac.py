@@ -7,7 +7,8 @@ the same settings and budget, on either of a pair, so that the two can be compar
 for --timesteps steps, then evaluates the deterministic policy over --eval-episodes episodes, and prints
 both returns and the normalised score (trained − random) / (threshold − random), where the threshold is the
 env's reward threshold (-3.75 for Reacher, 9,100 for InvertedDoublePendulum, 0 for Pusher, 150 for
-BallBalance). It saves the model.
+BallBalance). It saves the model, and every training episode's return and length in a Monitor file
+(`<out>/<env>.monitor.csv`), from which benchmarks/bench_envs.py draws the learning curves.
 
     python agents/train_sac.py blendgym/Reacher-v0 [--timesteps 20000] [--out runs/sac]
     python agents/train_sac.py Reacher-v5          # gymnasium's MuJoCo env: pip install mujoco
@@ -54,7 +55,9 @@ torch.set_num_threads(1)
 threshold = gymnasium.spec(args.env_id).reward_threshold
 
 # 1. Environments: one to train in, one to evaluate in (for blendgym, each its own Blender process).
-train_env = Monitor(gymnasium.make(args.env_id))
+args.out.mkdir(parents=True, exist_ok=True)
+run_name = args.env_id.replace("/", "_")
+train_env = Monitor(gymnasium.make(args.env_id), filename=str(args.out / run_name))
 eval_env = Monitor(gymnasium.make(args.env_id))
 
 # 2. The baseline: uniformly random actions.
@@ -85,7 +88,6 @@ mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes,
 normalised = (mean - random_return) / (threshold - random_return)
 print(f"evaluation over {args.eval_episodes} episodes: mean return {mean:.2f} ± {std:.2f} (threshold {threshold:g})", flush=True)
 print(f"normalised score (trained − random) / (threshold − random): {normalised:.3f}", flush=True)
-args.out.mkdir(parents=True, exist_ok=True)
-model.save(args.out / f"sac_{args.env_id.replace('/', '_')}")
+model.save(args.out / f"sac_{run_name}")
 train_env.close()
 eval_env.close()
