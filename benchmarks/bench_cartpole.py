@@ -26,7 +26,7 @@ import numpy as np
 import blendgym
 from blendgym.process import host_python_path, package_directory
 
-from fresh import measurement
+from fresh import measurement, tight_loop
 
 MAX_STEPS = 500
 
@@ -81,13 +81,9 @@ def run_channel(
     rates = []
     for repeat in range(repeats + 1):
         env.reset(seed=seed)
-        start = time.perf_counter()
-        for action in actions:
-            _, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                env.reset()
-        if repeat:
-            rates.append(steps / (time.perf_counter() - start))
+        rate = tight_loop(env, actions)
+        if repeat:  # the first pass warms up
+            rates.append(rate)
     env.close()
     return rates, first_observation
 

@@ -40,7 +40,7 @@ import numpy as np
 
 import blendgym  # noqa: F401  (registers the blendgym/... ids)
 
-from fresh import measurement
+from fresh import measurement, tight_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 # Each blendgym env and the MuJoCo env users would compare it with (None: no counterpart).
@@ -73,12 +73,7 @@ def measure(env_id: str, mode: str, steps: int, episodes: int, seed: int) -> dic
         result["random_return"] = float(np.mean(returns))
         actions = rng.uniform(env.action_space.low, env.action_space.high, (steps, *env.action_space.shape)).astype(env.action_space.dtype)
         env.reset(seed=seed)
-        start = time.perf_counter()
-        for action in actions:
-            _, _, terminated, truncated, _ = env.step(action)
-            if terminated or truncated:
-                env.reset()
-        result["steps_per_s"] = steps / (time.perf_counter() - start)
+        result["steps_per_s"] = tight_loop(env, actions)
         env.close()
     else:
         vectorization = "vector_entry_point" if env_id.startswith("blendgym/") else "async"
