@@ -5,7 +5,7 @@ each env runs in its own Blender process (see docs/protocol.md).
 """
 
 from .blender import Blender, find_blender
-from .env import BlenderEnv, Screenshot, attach
+from .env import BlenderEnv, LaunchOptions, Screenshot, attach
 from .errors import (
     BlenderAttributeError,
     BlenderCallError,
@@ -43,6 +43,7 @@ __all__ = [
     "BlenderVectorEnv",
     "BlendgymError",
     "BlendgymPerformanceWarning",
+    "LaunchOptions",
     "Screenshot",
     "attach",
     "find_blender",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, SupportsFloat
@@ -28,32 +28,85 @@ DEFAULT_TIMEOUT = 30.0
 Timeout = float | None | Literal["auto"]
 
 
-def view_settings(
-    render_mode: str | None,
-    obs_mode: str,
-    renderer: str,
-    width: int | None,
-    height: int | None,
-    projections: Any,
-    real_time: bool = False,
-    lockstep: bool = True,
-    window_size: Any = WINDOW_DEFAULT_SIZE,
-) -> ViewSettings:
-    """The checked view of an env made with these keywords; raises ValueError naming a bad one."""
-    if render_mode not in (None, *RENDER_MODES):
-        raise ValueError(f"render_mode={render_mode!r} is not supported; render_modes: {RENDER_MODES}")
-    return ViewSettings.from_options(
-        obs_mode=obs_mode,
-        renderer=renderer,
-        width=width,
-        height=height,
-        rgb_array=render_mode == "rgb_array",
-        projections=projections,
-        human=render_mode == "human",
-        real_time=real_time,
-        lockstep=lockstep,
-        window_size=window_size,
-    )
+@dataclass(frozen=True)
+class LaunchOptions:
+    """The keywords every Blender env takes besides its class's own: the same for ``BlenderEnv``,
+    ``BlenderVectorEnv``, ``gymnasium.make`` and ``gymnasium.make_vec``, split once from the rest
+    (``LaunchOptions.split``), which go to the env's class.
+
+    Attributes:
+        render_mode: None, ``"human"`` (needs a Blender executable and a display) or ``"rgb_array"``.
+        obs_mode: ``"state"`` (the env's own observation), ``"pixels"`` (``Box(0, 255, (height, width, 3),
+            uint8)``) or ``"both"`` (a ``Dict`` with keys ``"state"`` and ``"pixels"``).
+        renderer: ``"fast"`` (the gpu module, flat colours, ~0.2 ms at 84×84), ``"workbench"`` (Workbench,
+            no anti-aliasing), ``"quality"`` (Workbench, 8× anti-aliasing), ``"cycles"`` or ``"eevee"``.
+        width, height: the size of every image; 84×84 by default when pixels are observed, else 640×480.
+        projections: names of scene objects whose pixel position (``center``), box (``bbox``: x0, y0, x1, y1)
+            and ``depth`` every reset and step put into ``info["projections"][name]``.
+        real_time: with ``"human"``, pace steps at the env's ``render_fps`` so that the window shows real time.
+        lockstep: with ``"human"``, redraw the window after every step (True), or serve steps for 20 ms
+            between redraws (False: much faster where drawing is slow, but not every step is shown).
+        window_size: with ``"human"``, the window's (width, height).
+        blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
+            else the bpy module (a Blender executable on PATH with ``"human"``), else ``blender`` on PATH.
+        blend_file: a .blend file that the env's Blender opens before it builds the env (docs/envs.md, "Your
+            own scenes"); relative paths are taken from the current directory.
+        seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it); a
+            vector env's process ``i`` gets ``seed + i``.
+        startup_timeout: seconds to wait for Blender to start and build the scene.
+        timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
+            None waits as long as Blender runs; "auto" is 30 s, or None with a window (a user may pause it).
+        cpu_affinity: where the Blender processes run: "auto" deals them round-robin over the cores, starting
+            with the one after the core the calling thread runs on; an int (one env) or a list (one core per
+            process) names them; None leaves placement to the OS (blendgym/affinity.py). The calling thread's
+            own affinity is never changed.
+        transport: how frames travel after the handshake: "auto" through a shared-memory lane where it can
+            (Linux x86-64, no window), else ZeroMQ; "lane" insists on the lane; "zmq" keeps every frame on
+            the ZeroMQ socket (docs/protocol.md, "Lanes").
+        env_id: how errors name this env; registered envs pass their id.
+    """
+
+    render_mode: str | None = None
+    obs_mode: str = "state"
+    renderer: str = "fast"
+    width: int | None = None
+    height: int | None = None
+    projections: Any = ()
+    real_time: bool = False
+    lockstep: bool = True
+    window_size: Any = WINDOW_DEFAULT_SIZE
+    blender: str | os.PathLike[str] | None = None
+    blend_file: str | os.PathLike[str] | None = None
+    seed: int | None = None
+    startup_timeout: float = 60.0
+    timeout: Timeout = "auto"
+    cpu_affinity: affinity.CpuAffinity | list[int] = "auto"
+    transport: TransportChoice = "auto"
+    env_id: str | None = None
+
+    @classmethod
+    def split(cls, keywords: dict[str, Any]) -> tuple[LaunchOptions, dict[str, Any]]:
+        """These options out of ``keywords``, and the other keywords: the env class's own."""
+        names = {option.name for option in fields(cls)}
+        options = cls(**{name: value for name, value in keywords.items() if name in names})
+        return options, {name: value for name, value in keywords.items() if name not in names}
+
+    def view(self) -> ViewSettings:
+        """What Blender renders for the env, checked; raises ValueError naming a bad keyword."""
+        if self.render_mode not in (None, *RENDER_MODES):
+            raise ValueError(f"render_mode={self.render_mode!r} is not supported; render_modes: {RENDER_MODES}")
+        return ViewSettings.from_options(
+            obs_mode=self.obs_mode,
+            renderer=self.renderer,
+            width=self.width,
+            height=self.height,
+            rgb_array=self.render_mode == "rgb_array",
+            projections=self.projections,
+            human=self.render_mode == "human",
+            real_time=self.real_time,
+            lockstep=self.lockstep,
+            window_size=self.window_size,
+        )
 
 
 def resolve_blend_file(blend_file: str | os.PathLike[str] | None, env_name: str) -> str | None:
@@ -132,94 +185,51 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
     Blender's window, which shows the scene camera's view as steps arrive (docs/live.md).
 
     Args:
-        render_mode: None, ``"human"`` (needs a Blender executable and a display) or ``"rgb_array"``.
-        obs_mode: ``"state"`` (the env's own observation), ``"pixels"`` (``Box(0, 255, (height, width, 3),
-            uint8)``) or ``"both"`` (a ``Dict`` with keys ``"state"`` and ``"pixels"``).
-        renderer: ``"fast"`` (the gpu module, flat colours, ~0.2 ms at 84×84), ``"workbench"`` (Workbench,
-            no anti-aliasing), ``"quality"`` (Workbench, 8× anti-aliasing), ``"cycles"`` or ``"eevee"``.
-        width, height: the size of every image; 84×84 by default when pixels are observed, else 640×480.
-        projections: names of scene objects whose pixel position (``center``), box (``bbox``: x0, y0, x1, y1)
-            and ``depth`` every reset and step put into ``info["projections"][name]``.
-        real_time: with ``"human"``, pace steps at the env's ``render_fps`` so that the window shows real time.
-        lockstep: with ``"human"``, redraw the window after every step (True), or serve steps for 20 ms
-            between redraws (False: much faster where drawing is slow, but not every step is shown).
-        window_size: with ``"human"``, the window's (width, height).
-        blender: a Blender executable, ``"embedded"`` for the bpy module, or None for $BLENDGYM_BLENDER,
-            else the bpy module (a Blender executable on PATH with ``"human"``), else ``blender`` on PATH.
-        blend_file: a .blend file that the env's Blender opens before it builds the env (docs/envs.md, "Your
-            own scenes"); relative paths are taken from the current directory.
+        env_class: the Blender-side env class, ``module:Class`` or ``path/file.py:Class``.
         attach: the address (``tcp://127.0.0.1:5710``) of a server started in a running Blender with
             ``blendgym_blender.live.attach``; ``env_class``, ``blender`` and the view keywords are then unused.
         attach_secret: the attached server's secret; by default the one it wrote for this user on this machine.
-        seed: seeds the Blender side's random generator at start-up (``reset(seed=...)`` reseeds it).
-        startup_timeout: seconds to wait for Blender to start and build the scene.
-        timeout: seconds to wait for any reply after start-up; a Blender that does not answer is killed.
-            None waits as long as Blender runs; "auto" is 30 s, or None with a window (a user may pause it).
-        cpu_affinity: the core of the Blender process: "auto" the one after the core the calling thread runs
-            on, an int names it, None leaves it to the OS (blendgym/affinity.py). The calling thread's own
-            affinity is never changed.
-        transport: how frames travel after the handshake: "auto" through a shared-memory lane where it can
-            (Linux x86-64, no window), else ZeroMQ; "lane" insists on the lane; "zmq" keeps every frame on
-            the ZeroMQ socket (docs/protocol.md, "Lanes").
         instance: an id for this process among several, passed to the Blender side.
-        env_id: how errors name this env; registered envs pass their id.
+        keywords: the ``LaunchOptions`` (``render_mode``, ``obs_mode``, ``blender``, ``timeout``, ...); the
+            others go to ``env_class``.
     """
 
     metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 50}
 
     def __init__(
-        self,
-        env_class: str | None = None,
-        *,
-        blender: str | os.PathLike[str] | None = None,
-        render_mode: str | None = None,
-        obs_mode: str = "state",
-        renderer: str = "fast",
-        width: int | None = None,
-        height: int | None = None,
-        projections: Any = (),
-        real_time: bool = False,
-        lockstep: bool = True,
-        window_size: Any = WINDOW_DEFAULT_SIZE,
-        attach: str | None = None,
-        attach_secret: str | None = None,
-        blend_file: str | os.PathLike[str] | None = None,
-        seed: int | None = None,
-        startup_timeout: float = 60.0,
-        timeout: Timeout = "auto",
-        cpu_affinity: affinity.CpuAffinity = "auto",
-        transport: TransportChoice = "auto",
-        instance: int = 0,
-        env_id: str | None = None,
-        **env_kwargs: Any,
+        self, env_class: str | None = None, *, attach: str | None = None, attach_secret: str | None = None, instance: int = 0, **keywords: Any
     ) -> None:
+        options, env_kwargs = LaunchOptions.split(keywords)
+        env_id = options.env_id
         self.attach_address = attach
         self.attach_secret = attach_secret
         self._spec: LaunchSpec | None = None  # how to launch a Blender; None for an attached one
         if attach is None:
             if env_class is None:
                 raise ValueError("BlenderEnv needs env_class= (module:Class or path/file.py:Class), or attach= an address")
-            self.view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
+            self.view = options.view()
             if self.view.human:
                 check_display()
             env_class = resolve_env_class(env_class)
             self._spec = LaunchSpec(
-                find_blender(blender, executable=self.view.human),
+                find_blender(options.blender, executable=self.view.human),
                 env_class,
                 env_kwargs,
                 env_id or env_class,
                 self.view,
-                resolve_blend_file(blend_file, env_id or env_class),
-                startup_timeout,
-                lane=uses_lane(transport, self.view),
+                resolve_blend_file(options.blend_file, env_id or env_class),
+                options.startup_timeout,
+                lane=uses_lane(options.transport, self.view),
             )
         self.env_class = env_class
         self.env_id = env_id or env_class or attach or ""
-        self.startup_timeout = startup_timeout
-        self.timeout = reply_timeout(timeout, attach is not None or render_mode == "human")
+        self.startup_timeout = options.startup_timeout
+        self.timeout = reply_timeout(options.timeout, attach is not None or options.render_mode == "human")
         self.instance = instance
         # Blender's UI draws with threads of its own: pinning it to one core would starve them.
-        self._cpu = affinity.place(1, cpu_affinity)[0] if attach is None and render_mode != "human" else None
+        human = options.render_mode == "human"
+        self._cpu = affinity.place(1, options.cpu_affinity)[0] if attach is None and not human else None
+        seed = options.seed
         self._process: Channel | None = None
         self._spaces_json: tuple[Any, Any] | None = None
         self._needs_reset = True

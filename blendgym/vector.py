@@ -10,7 +10,6 @@ from typing import Any
 
 import numpy as np
 from blendgym_blender import wire
-from blendgym_blender.view import WINDOW_DEFAULT_SIZE
 from gymnasium.spaces import Dict, Space
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, iterate
@@ -20,18 +19,17 @@ from .blender import find_blender
 from .channel import decode_reply
 from .env import (
     RENDER_MODES,
+    LaunchOptions,
     Screenshot,
-    Timeout,
     check_display,
     reply_timeout,
     resolve_blend_file,
     resolve_env_class,
     screenshot_from_reply,
-    view_settings,
 )
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, FaultPolicy, LiveMember, Reply
-from .process import LaunchSpec, TransportChoice, uses_lane
+from .process import LaunchSpec, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
 RESTART_INFO = "blender_restart"
@@ -88,20 +86,14 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         max_episode_steps: truncate episodes after this many steps (None: never).
         batch_size: how many sub-envs ``recv()`` waits for (default ``num_envs``).
         copy: taken as ``SyncVectorEnv`` takes it; every observation batch returned is a new array either way.
-        blender, render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size,
-            blend_file, startup_timeout, timeout, transport, env_id: as for ``BlenderEnv``. With ``render_mode="rgb_array"``,
-            ``render()`` returns a tuple of every sub-env's image, as ``SyncVectorEnv``. With ``render_mode="human"``
-            one sub-env, ``live_env``, runs in a Blender window and the others stay headless (docs/live.md).
-        live_env: which sub-env a ``"human"`` vector env shows.
+        live_env: which sub-env a ``"human"`` vector env shows: it runs in a Blender window and the others
+            stay headless (docs/live.md).
         live_blender: the Blender executable of that sub-env (default: ``blender`` where it names an
             executable, else $BLENDGYM_BLENDER, else ``blender`` on PATH).
-        seed: start-up seed; process ``i`` gets ``seed + i``.
-        cpu_affinity: "auto" deals the processes round-robin over the cores, starting with the one after the
-            core the calling thread runs on; a list names each process's core; None leaves placement to the
-            OS (blendgym/affinity.py). The calling thread's own affinity is never changed. On lanes, each
-            side spins briefly for the other's next frame while the other has recently answered quickly.
         max_restarts, restart_window: the restart limit above.
-        env_kwargs: passed to ``env_class`` in every process (JSON serialisable).
+        keywords: the ``LaunchOptions``, as for ``BlenderEnv`` (with ``render_mode="rgb_array"``, ``render()``
+            returns a tuple of every sub-env's image, as ``SyncVectorEnv`` does); the others go to
+            ``env_class`` in every process (JSON values).
     """
 
     metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -115,30 +107,15 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         max_episode_steps: int | None = None,
         batch_size: int | None = None,
         copy: bool = True,
-        blender: str | os.PathLike[str] | None = None,
-        render_mode: str | None = None,
-        obs_mode: str = "state",
-        renderer: str = "fast",
-        width: int | None = None,
-        height: int | None = None,
-        projections: Any = (),
-        real_time: bool = False,
-        lockstep: bool = True,
-        window_size: Any = WINDOW_DEFAULT_SIZE,
         live_env: int = 0,
         live_blender: str | os.PathLike[str] | None = None,
-        blend_file: str | os.PathLike[str] | None = None,
-        seed: int | None = None,
-        startup_timeout: float = 60.0,
-        timeout: Timeout = "auto",
-        cpu_affinity: affinity.CpuAffinity | list[int] = "auto",
-        transport: TransportChoice = "auto",
         max_restarts: int = 3,
         restart_window: float = 60.0,
-        env_id: str | None = None,
-        **env_kwargs: Any,
+        **keywords: Any,
     ) -> None:
-        view = view_settings(render_mode, obs_mode, renderer, width, height, projections, real_time, lockstep, window_size)
+        options, env_kwargs = LaunchOptions.split(keywords)
+        blender, seed, timeout = options.blender, options.seed, options.timeout
+        view = options.view()
         headless = find_blender(blender)
         live = None
         if view.human:
@@ -154,10 +131,10 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         if not 1 <= self.batch_size <= num_envs:
             raise ValueError(f"batch_size must be between 1 and num_envs={num_envs}, got {batch_size}")
         env_class = resolve_env_class(env_class)
-        self.env_id = env_id or env_class
+        self.env_id = options.env_id or env_class
         self.num_envs = num_envs
         self.max_episode_steps = max_episode_steps
-        self.render_mode = render_mode
+        self.render_mode = options.render_mode
         self._closed = True  # until the pool is up
         spec = LaunchSpec(
             headless,
@@ -165,15 +142,15 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             env_kwargs,
             self.env_id,
             view,
-            resolve_blend_file(blend_file, self.env_id),
-            startup_timeout,
-            lane=uses_lane(transport, view),
+            resolve_blend_file(options.blend_file, self.env_id),
+            options.startup_timeout,
+            lane=uses_lane(options.transport, view),
         )
         self._pool = BlenderPool(
             spec,
             num_envs,
             seeds=[None if seed is None else seed + index for index in range(num_envs)],
-            placement=affinity.place(num_envs, cpu_affinity),
+            placement=affinity.place(num_envs, options.cpu_affinity),
             faults=FaultPolicy(reply_timeout(timeout, False), max_restarts, restart_window),
             live=live,
         )

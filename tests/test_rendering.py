@@ -14,6 +14,7 @@ from gymnasium.wrappers import RecordVideo
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import blendgym
+from blendgym.env import LaunchOptions
 
 from conftest import FAULTY_ENV
 
@@ -78,6 +79,13 @@ def test_view_settings_defaults_and_errors() -> None:
     ]:
         with pytest.raises(ValueError, match=message):
             ViewSettings.from_options(**bad)
+
+
+def test_launch_options_are_split_from_the_env_class_keywords() -> None:
+    options, env_kwargs = LaunchOptions.split({"render_mode": "rgb_array", "width": 32, "timeout": 5.0, "substeps": 8, "seed": 3})
+    assert (options.render_mode, options.width, options.timeout, options.seed) == ("rgb_array", 32, 5.0, 3)
+    assert env_kwargs == {"substeps": 8} and options.obs_mode == "state" and options.transport == "auto"
+    assert options.view().rgb_array and options.view().width == 32
 
 
 def test_image_replies_round_trip_and_reject_bad_lengths() -> None:
