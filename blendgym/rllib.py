@@ -42,9 +42,9 @@ from ray.rllib.callbacks.callbacks import RLlibCallback
 from ray.rllib.env.env_errors import StepFailedRecreateEnvError
 from ray.tune.registry import register_env
 
+from .episodes import RESTART_INFO
 from .errors import BlenderRestartLimitError
 from .registration import ENTRY_POINT
-from .vector import RESTART_INFO
 
 RESTARTS_METRIC = "blender_restarts"
 logger = logging.getLogger(__name__)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,28 +26,14 @@ from .env import (
     resolve_env_class,
     screenshot_from_reply,
 )
+from .episodes import RESTART_INFO, Episodes, SubEnvResult
 from .errors import BlenderEnvError, BlendgymError
 from .pool import BlenderPool, Failure, FaultPolicy, LiveMember, Reply
 from .process import LaunchSpec, uses_lane
 from .spaces import ActionEncoder, to_gymnasium
 
-RESTART_INFO = "blender_restart"
 # Attributes that live on the host, as they do on a single BlenderEnv; every other name goes to Blender.
 HOST_ATTRIBUTES = frozenset({"render_mode", "spec", "metadata", "observation_space", "action_space", "env_id"})
-
-
-@dataclass(slots=True)
-class SubEnvResult:
-    """What one sub-env's step came to (its observation is in the batch). In SAME_STEP mode a finished
-    episode's last observation and info are in ``final_obs`` and ``final_info``, and ``info`` is the new
-    episode's reset info."""
-
-    reward: float
-    terminated: bool
-    truncated: bool
-    info: dict[str, Any]
-    final_obs: Any = None
-    final_info: dict[str, Any] | None = None
 
 
 class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
@@ -166,9 +151,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self._action_batches: dict[int, Space[Any]] = {num_envs: self.action_space}
         # Each sub-env's observation as it came on the wire; a batch is made of them in one go when returned.
         self._observations: list[bytes | memoryview] = [bytes(self._layout.nbytes)] * num_envs
-        self._finished = [False] * num_envs  # the episode ended at the last step
-        self._elapsed = [0] * num_envs
-        self._lost: dict[int, Failure] = {}  # sub-envs whose process was restarted between steps
+        self._episodes = Episodes(num_envs, self.env_id, self.autoreset_mode, max_episode_steps)
         self._in_flight: dict[int, str] = {}  # sub-env -> "step" or "reset", sent and not yet received
         self._ready: dict[int, Reply] = {}
         self._needs_reset = True
@@ -216,20 +199,16 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         for index, action in zip(indices, self._rows(actions, len(indices)), strict=True):
             if not 0 <= index < self.num_envs or index in requests or index in self._in_flight or index in self._ready:
                 raise ValueError(f"{self.env_id}: env id {index} is out of range, repeated, or already has a step in flight")
-            if not self._finished[index]:
-                try:
-                    requests[index] = (self._encoder.encode(action), "step")
-                except ValueError as error:
-                    raise ValueError(f"{self.env_id}[{index}]: {error}") from None
-            elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            if self._episodes.next_request(index) == "reset":
                 requests[index] = (wire.encode_reset(None, None), "reset")
-            elif self.autoreset_mode == AutoresetMode.DISABLED:
-                raise ValueError(f"{self.env_id}[{index}]: its episode has ended; reset it with options={{'reset_mask': ...}}")
-            else:  # SAME_STEP resets as the episode ends, so only a failed reset leaves one finished here.
-                raise BlenderEnvError(f"{self.env_id}[{index}]: its episode has ended and was not reset; call reset()")
+                continue
+            try:
+                requests[index] = (self._encoder.encode(action), "step")
+            except ValueError as error:
+                raise ValueError(f"{self.env_id}[{index}]: {error}") from None
         for index in sorted(requests):
             frame, what = requests[index]
-            lost = self._lost.pop(index, None) if self._lost else None
+            lost = self._episodes.take_lost(index)
             if lost is not None and what == "step":
                 self._ready[index] = lost
                 continue
@@ -323,7 +302,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         """Send each sub-env its reset request and wait for all; returns their infos."""
         self._drain()
         for index, frame in frames.items():
-            self._lost.pop(index, None)
+            self._episodes.take_lost(index)  # a new episode starts: nothing lost before it counts
             self._pool.send(index, frame, "reset")
         infos: dict[int, dict[str, Any]] = {}
         errors = []
@@ -387,20 +366,14 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
                 if isinstance(outcome, SubEnvResult):
                     outcome.info = {**outcome.info, RESTART_INFO: reply.reason}
                 return outcome
-            self._finished[index] = True
-            return SubEnvResult(0.0, False, True, {RESTART_INFO: reply.reason})
+            return self._episodes.crashed(index, reply)
         name = self._pool.env_name(index)
         if what == "reset":
             info, self._observations[index] = decode_reply(name, what, self._split_reset, reply)
-            self._finished[index] = False
-            self._elapsed[index] = 0
+            self._episodes.started(index)
             return SubEnvResult(0.0, False, False, info)
         reward, terminated, truncated, info, self._observations[index] = decode_reply(name, what, self._split_step, reply)
-        self._elapsed[index] += 1
-        if self.max_episode_steps is not None and self._elapsed[index] >= self.max_episode_steps:
-            truncated = True
-        self._finished[index] = terminated or truncated
-        return SubEnvResult(reward, terminated, truncated, info)
+        return self._episodes.stepped(index, reward, terminated, truncated, info)
 
     def _split_reset(self, reply: bytes) -> tuple[dict[str, Any], memoryview]:
         """A reset reply's info and its observation's bytes."""
@@ -414,7 +387,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
 
     def _reset_finished(self, outcomes: dict[int, SubEnvResult]) -> None:
         """SAME_STEP: keep each finished episode's last observation and info, and reset those sub-envs now."""
-        finished = [index for index, outcome in outcomes.items() if self._finished[index]]
+        finished = [index for index in outcomes if self._episodes.finished[index]]
         for index in finished:
             outcomes[index].final_obs = self._layout.unpack(self._observations[index], 0)
             outcomes[index].final_info = outcomes[index].info
@@ -441,7 +414,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         self._ready.clear()
         for index, reply in self._pool.collect(self._pool.outstanding()):
             if isinstance(reply, Failure):
-                self._lost[index] = reply
+                self._episodes.lose(index, reply)
 
     # Attributes -----------------------------------------------------------------------------------------
 
@@ -465,7 +438,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         errors: list[BlendgymError] = []
         for index, reply in self._pool.collect(list(frames)):
             if isinstance(reply, Failure):
-                self._lost[index] = reply  # Its next step reports the episode as truncated.
+                self._episodes.lose(index, reply)
                 errors.append(reply.error)
             elif isinstance(reply, BlendgymError):
                 errors.append(reply)
