@@ -55,7 +55,7 @@ class BlenderVecEnv(VecEnv):
         super().__init__(vector_env.num_envs, vector_env.single_observation_space, vector_env.single_action_space)
 
     def reset(self) -> VecEnvObs:
-        observations, self.reset_infos = self.vector_env.reset_each(self._seeds, [options or None for options in self._options])
+        observations, self.reset_infos = self.vector_env._reset_each(self._seeds, [options or None for options in self._options])
         self._reset_seeds()
         self._reset_options()
         return observations
@@ -64,7 +64,7 @@ class BlenderVecEnv(VecEnv):
         self.vector_env.send(actions)
 
     def step_wait(self) -> VecEnvStepReturn:
-        _, observations, results = self.vector_env.recv_each()
+        _, observations, results = self.vector_env._recv_each()
         rewards = np.array([result.reward for result in results], dtype=np.float32)
         dones = np.array([result.terminated or result.truncated for result in results], dtype=bool)
         infos: list[dict[str, Any]] = []
@@ -84,17 +84,17 @@ class BlenderVecEnv(VecEnv):
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
         chosen = list(self._get_indices(indices))
         if attr_name in HOST_ATTRIBUTES:
-            return [self.vector_env.host_attribute(attr_name) for _ in chosen]
-        values = self.vector_env.attribute_requests({index: {"get": attr_name} for index in chosen})
+            return [self.vector_env._host_attribute(attr_name) for _ in chosen]
+        values = self.vector_env._attribute_requests({index: {"get": attr_name} for index in chosen})
         return [values[index] for index in chosen]
 
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
-        self.vector_env.attribute_requests({index: {"set": attr_name, "value": value} for index in self._get_indices(indices)})
+        self.vector_env._attribute_requests({index: {"set": attr_name, "value": value} for index in self._get_indices(indices)})
 
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **method_kwargs: Any) -> list[Any]:
         chosen = list(self._get_indices(indices))
         request = {"call": method_name, "args": method_args, "kwargs": method_kwargs}
-        values = self.vector_env.attribute_requests({index: request for index in chosen})
+        values = self.vector_env._attribute_requests({index: request for index in chosen})
         return [values[index] for index in chosen]
 
     def env_is_wrapped(self, wrapper_class: type[gymnasium.Wrapper[Any, Any, Any, Any]], indices: VecEnvIndices = None) -> list[bool]:

@@ -218,17 +218,17 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
     def recv(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """The results of the first ``batch_size`` sub-envs to answer since ``send``, ordered by their
         index, which ``info["env_id"]`` holds. The batch holds their rows only."""
-        indices, observations, results = self.recv_each()
+        indices, observations, results = self._recv_each()
         rewards, terminations, truncations, infos = self._batch(results)
         infos["env_id"] = np.asarray(indices, dtype=np.int64)
         return observations, rewards, terminations, truncations, infos
 
-    def recv_each(self) -> tuple[list[int], Any, list[SubEnvResult]]:
+    def _recv_each(self) -> tuple[list[int], Any, list[SubEnvResult]]:
         """``recv()`` before batching (what the SB3 VecEnv uses): the indices of the first ``batch_size``
         sub-envs to answer, their observation rows, and a ``SubEnvResult`` for each."""
         return self._receive(self.batch_size)
 
-    def reset_each(self, seeds: Sequence[int | None], options: Sequence[dict[str, Any] | None]) -> tuple[Any, list[dict[str, Any]]]:
+    def _reset_each(self, seeds: Sequence[int | None], options: Sequence[dict[str, Any] | None]) -> tuple[Any, list[dict[str, Any]]]:
         """Reset every sub-env with its own seed and options (SB3's ``seed()`` and ``set_options()``);
         returns the observation batch and each sub-env's info."""
         self._check_open()
@@ -248,7 +248,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """The attribute ``name`` of every sub-env."""
         if name in HOST_ATTRIBUTES:
-            return tuple(self.host_attribute(name) for _ in range(self.num_envs))
+            return tuple(self._host_attribute(name) for _ in range(self.num_envs))
         return self._attribute_all([{"get": name}] * self.num_envs)
 
     def set_attr(self, name: str, values: list[Any] | tuple[Any, ...] | Any) -> None:
@@ -262,7 +262,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
             raise AttributeError(f"{self.env_id}: {name!r} is fixed when the env is made")
         self._attribute_all([{"set": name, "value": value} for value in values])
 
-    def host_attribute(self, name: str) -> Any:
+    def _host_attribute(self, name: str) -> Any:
         """A sub-env's attribute that lives on the host (one of ``HOST_ATTRIBUTES``), as a single env has it."""
         if name in ("observation_space", "action_space"):
             return getattr(self, f"single_{name}")
@@ -418,7 +418,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
 
     # Attributes -----------------------------------------------------------------------------------------
 
-    def attribute_requests(self, requests: dict[int, dict[str, Any]]) -> dict[int, Any]:
+    def _attribute_requests(self, requests: dict[int, dict[str, Any]]) -> dict[int, Any]:
         """Send attribute requests (docs/protocol.md, "Attributes") to the sub-envs named by the keys and
         return each value; ``get_attr``, ``set_attr`` and ``call`` use it, as does the SB3 VecEnv."""
         frames = {index: wire.encode_attribute(request) for index, request in requests.items()}
@@ -449,7 +449,7 @@ class BlenderVectorEnv(VectorEnv[Any, Any, Any]):
         return values
 
     def _attribute_all(self, requests: list[dict[str, Any]]) -> tuple[Any, ...]:
-        values = self.attribute_requests(dict(enumerate(requests)))
+        values = self._attribute_requests(dict(enumerate(requests)))
         return tuple(values[index] for index in range(self.num_envs))
 
     # Helpers --------------------------------------------------------------------------------------------
