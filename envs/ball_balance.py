@@ -30,7 +30,6 @@ TILT_LIMIT = 0.35  # rad: the hinges' stops
 START_RADIUS = 0.1  # the ball's start and the target lie within this distance of the plate's centre
 # Bullet's collision margin of the plate and the ball (m): small, so that the ball rests on the true surface.
 MARGIN = 0.001
-SKY = (0.6, 0.7, 0.8)
 # What BallBalancePixels-v0 draws at every reset: everything a camera sees but the ball and the target.
 LOOK = ("plate_colour", "floor_colour", "sky_colour", "sun_strength", "camera_angle", "camera_distance")
 # The servos: a PD controller per hinge, critically damped for the plate's inertia (0.021 kg·m² about
@@ -115,7 +114,7 @@ class BallBalance(SceneEnv):
         "ball_colour": Parameter("colour", (0.9, 0.5, 0.05), "linear RGB"),
         "target_colour": Parameter("colour", (0.9, 0.1, 0.1), "linear RGB"),
         "floor_colour": Parameter("colour", (0.3, 0.3, 0.3), "linear RGB"),
-        "sky_colour": Parameter("colour", SKY, "the world's colour, linear RGB"),
+        "sky_colour": building.SKY_COLOUR,
         "sun_strength": Parameter("float", 1.0, "sun light (W/m²), seen by the cycles and eevee renderers", 0.2, 5.0),
         "camera_angle": Parameter("float", 0.5, "the camera's angle from straight down (rad), looking at the plate from −y", 0.3, 0.8),
         "camera_distance": Parameter("float", 1.3, "the camera's distance from the plate's centre (m)", 1.0, 1.8),
@@ -173,7 +172,7 @@ class BallBalance(SceneEnv):
         building.paint(gimbal, (0.1, 0.1, 0.1, 1.0))
         self.camera = building.add_camera(scene, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
         self._aim_camera(0.5, 1.3)
-        self.sun = building.light_and_sky(scene, SKY)
+        self.sun = building.light_and_sky(scene)
         self.target_position = np.zeros(2)
         self.observation_space = spaces.Box(-np.inf, np.inf, (10,), np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)

@@ -9,10 +9,15 @@ from __future__ import annotations
 import bmesh
 import bpy
 from blendgym_blender import physics
+from blendgym_blender.parameters import Parameter
 from mathutils import Euler
 
 Vector3 = tuple[float, float, float]
 Colour = tuple[float, float, float, float]
+
+# The plain sky the envs are lit under, and the parameter that recolours it.
+SKY: Vector3 = (0.6, 0.7, 0.8)
+SKY_COLOUR = Parameter("colour", SKY, "the world's colour, linear RGB")
 
 
 def empty_physics_scene(fps: int, substeps: int) -> bpy.types.Scene:
@@ -160,7 +165,7 @@ def add_camera(scene: bpy.types.Scene, location: Vector3, rotation: Vector3) -> 
     return camera
 
 
-def light_and_sky(scene: bpy.types.Scene, sky: Vector3) -> bpy.types.Object:
+def light_and_sky(scene: bpy.types.Scene, sky: Vector3 = SKY) -> bpy.types.Object:
     """A sun, a plain ``sky`` world colour and the Standard view transform (colours as given); returns the sun."""
     sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
     sun.rotation_euler = (0.6, 0.2, 0.0)

@@ -32,7 +32,6 @@ POLE_SIZE = (0.05, 0.05, 1.0)
 POLE_LOOK_SIZE = (0.12, 0.12, 1.0)
 POLE_PIVOT_Z = CART_SIZE[2] / 2
 RESET_OPTIONS = frozenset({"state", "low", "high"})
-SKY = (0.6, 0.7, 0.8)
 CAMERA_Y = -8.0
 # The objects the env drives; a scene that has them all is used as it is.
 SCENE_OBJECTS = ("Ground", "Cart", "Pole", "Hinge", "Push", "Spin")
@@ -108,7 +107,7 @@ class CartPole(SceneEnv):
         "cart_colour": Parameter("colour", (0.02, 0.06, 0.3), "linear RGB"),
         "pole_colour": Parameter("colour", (0.8, 0.25, 0.03), "linear RGB"),
         "ground_colour": Parameter("colour", (0.05, 0.05, 0.05), "linear RGB"),
-        "sky_colour": Parameter("colour", SKY, "the world's colour, linear RGB"),
+        "sky_colour": building.SKY_COLOUR,
         "sun_strength": Parameter("float", 1.0, "sun light (W/m²), seen by the cycles and eevee renderers", 0.0, 5.0),
         "camera_x": Parameter("float", 0.0, "camera position along the track (m)", -1.0, 1.0),
         "camera_height": Parameter("float", 0.5, "camera height above the cart's centre (m)", 0.0, 1.5),
@@ -170,7 +169,7 @@ class CartPole(SceneEnv):
         self.scene.collection.objects.link(look)
         pole.hide_render = True
         building.add_camera(self.scene, (0.0, CAMERA_Y, 0.5), (math.pi / 2, 0.0, 0.0))
-        building.light_and_sky(self.scene, SKY)
+        building.light_and_sky(self.scene)
 
     def _set_motors(self, push_velocity: float, push_force: float, spin_velocity: float, spin_torque: float) -> None:
         self.push.motor_lin_target_velocity = push_velocity

@@ -110,7 +110,7 @@ class InvertedDoublePendulum(SceneEnv):
         "joint_damping": Parameter("float", 0.05, "every joint's damping (N·s/m, N·m·s/rad)", 0.0, 0.5),
         "cart_colour": Parameter("colour", (0.7, 0.7, 0.0), "linear RGB"),
         "pole_colour": Parameter("colour", (0.0, 0.7, 0.7), "linear RGB"),
-        "sky_colour": Parameter("colour", (0.6, 0.7, 0.8), "the world's colour, linear RGB"),
+        "sky_colour": building.SKY_COLOUR,
     }
     reset_options = frozenset({"state"})
 
@@ -149,7 +149,7 @@ class InvertedDoublePendulum(SceneEnv):
         ):
             building.paint(obj, (*colour, 1.0))
         building.add_camera(scene, (0.0, -4.0, 0.6), (math.pi / 2, 0.0, 0.0))
-        building.light_and_sky(scene, (0.6, 0.7, 0.8))
+        building.light_and_sky(scene)
         self.observation_space = spaces.Box(-np.inf, np.inf, (9,), np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
         self.terms: dict[str, float] = {}

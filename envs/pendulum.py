@@ -86,7 +86,7 @@ class Pendulum(SceneEnv):
         "rod_mass": Parameter("float", 1.0, "rod mass (kg)", 0.25, 4.0),
         "gravity": Parameter("float", 9.81, "gravitational acceleration (m/s²)", 1.0, 20.0),
         "rod_colour": Parameter("colour", (0.8, 0.25, 0.03), "linear RGB"),
-        "sky_colour": Parameter("colour", (0.6, 0.7, 0.8), "the world's colour, linear RGB"),
+        "sky_colour": building.SKY_COLOUR,
     }
     reset_options = frozenset({"state"})
 
@@ -118,7 +118,7 @@ class Pendulum(SceneEnv):
         building.paint(base, (0.05, 0.05, 0.05, 1.0))
         building.paint(rod, (0.8, 0.25, 0.03, 1.0))
         building.add_camera(scene, (0.0, -6.0, PIVOT[2]), (math.pi / 2, 0.0, 0.0))
-        building.light_and_sky(scene, (0.6, 0.7, 0.8))
+        building.light_and_sky(scene)
 
     # Parameters ---------------------------------------------------------------------------------------------
 

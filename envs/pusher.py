@@ -164,7 +164,7 @@ class Pusher(SceneEnv):
         ):
             building.paint(obj, (*colour, 1.0))
         building.add_camera(scene, (0.25, -0.3, 1.3), (0.25, 0.0, 0.0))
-        building.light_and_sky(scene, (0.6, 0.7, 0.8))
+        building.light_and_sky(scene)
         self.goal = np.array([*GOAL, OBJECT_HEIGHT / 2])
         self.observation_space = spaces.Box(-np.inf, np.inf, (15,), np.float64)
         self.action_space = spaces.Box(-2.0, 2.0, (3,), np.float32)

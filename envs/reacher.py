@@ -135,7 +135,7 @@ class Reacher(SceneEnv):
             building.paint(obj, (*colour, 1.0))
         self.table = table
         building.add_camera(scene, (0.0, 0.0, 0.75), (0.0, 0.0, 0.0))
-        building.light_and_sky(scene, (0.6, 0.7, 0.8))
+        building.light_and_sky(scene)
         self.observation_space = spaces.Box(-np.inf, np.inf, (10,), np.float64)
         self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.action = np.zeros(2)
