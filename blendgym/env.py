@@ -224,10 +224,10 @@ class BlenderEnv(gymnasium.Env[Any, Any]):
         self.env_class = env_class
         self.env_id = env_id or env_class or attach or ""
         self.startup_timeout = options.startup_timeout
-        self.timeout = reply_timeout(options.timeout, attach is not None or options.render_mode == "human")
+        human = options.render_mode == "human"
+        self.timeout = reply_timeout(options.timeout, attach is not None or human)
         self.instance = instance
         # Blender's UI draws with threads of its own: pinning it to one core would starve them.
-        human = options.render_mode == "human"
         self._cpu = affinity.place(1, options.cpu_affinity)[0] if attach is None and not human else None
         seed = options.seed
         self._process: Channel | None = None

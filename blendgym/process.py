@@ -94,7 +94,6 @@ class BlenderProcess(Channel):
         spin_limit: float = 0.0,
         wait: bool = True,
     ) -> None:
-        self.spec = spec
         self.serves = spec.serves
         self.blender = blender = spec.blender
         name = name or spec.name
