@@ -190,9 +190,10 @@ class SceneEnv(Parameterized, abc.ABC):
             world.point_cache.frame_end = self.cache_end
 
 
-def option_vector(options: dict[str, Any], name: str, size: int) -> np.ndarray:
-    """The reset option ``name`` as ``size`` finite float64 numbers, or a ValueError that says what it must be."""
+def option_vector(options: dict[str, Any], name: str, size: int, layout: str = "") -> np.ndarray:
+    """The reset option ``name`` as ``size`` finite float64 numbers, or a ValueError that says what it must be
+    (``layout`` names the numbers, as in "[x, y]")."""
     value = np.asarray(options[name], dtype=np.float64)
     if value.shape != (size,) or not np.all(np.isfinite(value)):
-        raise ValueError(f"options[{name!r}] must be {size} finite numbers, got {options[name]!r}")
+        raise ValueError(f"options[{name!r}] must be {size} finite numbers{' ' + layout if layout else ''}, got {options[name]!r}")
     return value

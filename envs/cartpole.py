@@ -13,7 +13,7 @@ from typing import Any
 import bpy
 import numpy as np
 from blendgym_blender import spaces
-from blendgym_blender.env import SceneEnv
+from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 
 from . import building
@@ -213,9 +213,7 @@ class CartPole(SceneEnv):
         self.pole.rigid_body.mass = self.params["pole_mass"]
         self.cart.rigid_body.linear_damping = self.params["cart_damping"]
         if "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64)
-            if state.shape != (4,) or not np.all(np.isfinite(state)):
-                raise ValueError(f"options['state'] must be 4 finite numbers [x, x_dot, theta, theta_dot], got {options['state']!r}")
+            state = option_vector(options, "state", 4, "[x, x_dot, theta, theta_dot]")
         else:
             low, high = float(options.get("low", -0.05)), float(options.get("high", 0.05))
             if not low <= high:

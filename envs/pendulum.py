@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 from blendgym_blender import spaces
-from blendgym_blender.env import SceneEnv
+from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 
 from . import building
@@ -135,9 +135,7 @@ class Pendulum(SceneEnv):
         self.rod.rigid_body.mass = self.params["rod_mass"]
         self.scene.gravity = (0.0, 0.0, -self.params["gravity"])
         if "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64)
-            if state.shape != (2,) or not np.all(np.isfinite(state)):
-                raise ValueError(f"options['state'] must be 2 finite numbers [theta, theta_dot], got {options['state']!r}")
+            state = option_vector(options, "state", 2, "[theta, theta_dot]")
             theta, theta_dot = (float(value) for value in state)
         else:
             theta, theta_dot = float(self.np_random.uniform(-math.pi, math.pi)), float(self.np_random.uniform(-1.0, 1.0))

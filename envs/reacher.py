@@ -12,7 +12,7 @@ from typing import Any
 import bpy
 import numpy as np
 from blendgym_blender import spaces
-from blendgym_blender.env import SceneEnv
+from blendgym_blender.env import SceneEnv, option_vector
 from blendgym_blender.parameters import Parameter
 from blendgym_blender.physics import Articulation, Hinge
 from mathutils import Vector
@@ -161,15 +161,11 @@ class Reacher(SceneEnv):
         for joint, damping in zip(self.joints, self.joint_damping, strict=True):
             joint.damping = damping * self.params["joint_damping_scale"]
         if "state" in options:
-            state = np.asarray(options["state"], dtype=np.float64)
-            if state.shape != (4,) or not np.all(np.isfinite(state)):
-                raise ValueError(f"options['state'] must be 4 finite numbers [q0, q1, q0_dot, q1_dot], got {options['state']!r}")
+            state = option_vector(options, "state", 4, "[q0, q1, q0_dot, q1_dot]")
         else:
             state = np.concatenate([self.np_random.uniform(-0.1, 0.1, 2), self.np_random.uniform(-0.005, 0.005, 2)])
         if "target" in options:
-            target = np.asarray(options["target"], dtype=np.float64)
-            if target.shape != (2,) or not np.all(np.isfinite(target)):
-                raise ValueError(f"options['target'] must be 2 finite numbers [x, y], got {options['target']!r}")
+            target = option_vector(options, "target", 2, "[x, y]")
         else:
             while True:
                 target = self.np_random.uniform(-TARGET_RADIUS, TARGET_RADIUS, 2)
