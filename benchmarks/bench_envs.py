@@ -158,9 +158,7 @@ def main() -> None:
     parser.add_argument("--train", action="store_true", help="also train SAC on every env (5 to 6.5 minutes per env at 20,000 steps on 2 cores)")
     parser.add_argument("--budget", type=int, default=20_000, help="SAC's training steps with --train")
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once with --train")
-    parser.add_argument(
-        "--curves", type=Path, default=OUT / "learning-curves.png", help="the learning curves' PNG with --train"
-    )
+    parser.add_argument("--curves", type=Path, default=OUT / "learning-curves.png", help="the learning curves' PNG with --train")
     parser.add_argument("--measure", nargs=2, metavar=("ENV_ID", "MODE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
